@@ -8,7 +8,6 @@
  * record size. `TarSink` streams blocks to a Writable with backpressure while hashing them.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { OverlayError } from '../errors.js';
 
@@ -271,7 +270,7 @@ export class TarSink {
     this.hash.update(buf);
     this.check();
     if (!this.out.write(buf)) {
-      await Promise.race([once(this.out, 'drain'), once(this.out, 'close')]);
+      await waitFor(this.out, 'drain');
       this.check();
     }
   }
@@ -279,7 +278,7 @@ export class TarSink {
   async finish(): Promise<{ diffId: string; tarSize: number }> {
     await this.write(TAR_TRAILER);
     await this.flush();
-    const done = Promise.race([once(this.out, 'finish'), once(this.out, 'close')]);
+    const done = waitFor(this.out, 'finish');
     this.out.end();
     await done;
     this.check();
@@ -293,4 +292,19 @@ export class TarSink {
       throw new OverlayError('EPIPE', 'writeLayerTar', { reason: 'output-closed' });
     }
   }
+}
+
+/** Resolve on `event`, or on 'close'/'error' (checked by the caller); no listener is left behind. */
+function waitFor(out: Writable, event: 'drain' | 'finish'): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      out.off(event, done);
+      out.off('close', done);
+      out.off('error', done);
+      resolve();
+    };
+    out.on(event, done);
+    out.on('close', done);
+    out.on('error', done);
+  });
 }
