@@ -51,7 +51,7 @@ test('encodeHeader() uses PAX only for what ustar cannot hold: non-ASCII names, 
   assert.ok(big.subarray(512, 1024).toString('latin1').startsWith('19 size=8589934592\n'));
   const cap = Buffer.from([1, 0, 0, 2, 0, 0x20, 0, 0]);
   const x = encodeHeader(base({ paxRecords: [['SCHILY.xattr.security.capability', cap]] }));
-  const rec = Buffer.concat([Buffer.from('41 SCHILY.xattr.security.capability='), cap, Buffer.from('\n')]);
+  const rec = Buffer.concat([Buffer.from('45 SCHILY.xattr.security.capability='), cap, Buffer.from('\n')]);
   assert.deepEqual(x.subarray(512, 512 + rec.length), rec);
   assert.equal(x.subarray(0, 100).toString('latin1').replace(/\0+$/, ''), 'PaxHeaders.0/f');
 });
