@@ -1,7 +1,7 @@
 /** Layout, modes, get/put reference counting and adoption, remove, status, metadata, errors. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -235,4 +235,25 @@ test('init(): bad storage options and overlay2.size on a non-xfs backing fs are 
     (e: unknown) => e instanceof OverlayError && e.reason === 'quota-not-supported' && e.message.endsWith(`Storage Option overlay2.size only supported for backingFS XFS. Found ${fsName(fsMagicSync(root))}`),
   );
   mkdirSync(join(root, 'z'));
+});
+
+test('list() and repairLinks(): lost l/ links are re-created, dangling ones removed (B36)', async (t) => {
+  if (!requiresOverlay(t)) return;
+  const { driver: d, home } = await newDriver(t);
+  await d.create('base', null);
+  await d.create('c', 'base');
+  mkdirSync(join(home, '.staging-x-1-abc'));
+  assert.deepEqual(await d.list(), ['base', 'c']);
+  const baseLink = readFileSync(join(home, 'base', 'link'), 'utf8');
+  rmSync(join(home, 'l', baseLink));
+  await assert.rejects(d.get('c'), (e: unknown) => e instanceof OverlayError && e.code === 'ENOENT');
+  writeFileSync(join(home, 'l', 'AAAAAAAAAAAAAAAAAAAAAAAAAA'), '');
+  rmSync(join(home, 'l', 'AAAAAAAAAAAAAAAAAAAAAAAAAA'));
+  symlinkSync('../gone/diff', join(home, 'l', 'BBBBBBBBBBBBBBBBBBBBBBBBBB'));
+  const r = await d.repairLinks();
+  assert.deepEqual(r, { recreated: [baseLink], removed: ['BBBBBBBBBBBBBBBBBBBBBBBBBB'] });
+  assert.equal(readlinkSync(join(home, 'l', baseLink)), '../base/diff');
+  await d.get('c');
+  await d.put('c');
+  assert.deepEqual(await d.repairLinks(), { recreated: [], removed: [] });
 });
