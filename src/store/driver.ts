@@ -416,6 +416,7 @@ export class Overlay2Driver {
     }
     const sp = layerPathsIn(staging);
     let renamed = false;
+    let linked: string | undefined;
     try {
       await chmod(staging, MODE.layer);
       await mkdirMode(sp.diff, MODE.diff);
@@ -436,10 +437,12 @@ export class Overlay2Driver {
       }
       renamed = true;
       await symlink(linkTarget(id), linkPath(this.home, link));
+      linked = linkPath(this.home, link);
       await fsyncDir(this.home);
       return result;
     } catch (e) {
       // Nothing of this attempt may stay visible: the staging dir, or the renamed dir whose link failed.
+      if (linked !== undefined) await rm(linked, { force: true });
       await this.ensureRemoveAll(renamed ? target : staging).catch((c: unknown) => this.log(`createFromTar cleanup of ${staging}: ${String(c)}`));
       throw fromNodeError(e, 'createFromTar', { layer: id });
     }

@@ -33,6 +33,7 @@ test('probes on the temp dir: overlay works, d_type, metacopy/native diff agree 
   if (!requiresOverlay(t)) return;
   const d = tempDir(t);
   assert.deepEqual(await probeOverlay(d), { supported: true });
+  assert.deepEqual(await probeOverlay(d, false), { supported: true });
   assert.equal((await probeDType(d)).supported, true);
   const mc = await probeMetacopy(d);
   if (param('metacopy') !== undefined) assert.equal(mc.supported, param('metacopy') === 'Y', mc.reason);

@@ -136,3 +136,21 @@ test('createFromTar(): max depth is checked before extracting', async (t) => {
   assert.equal(calls, 0);
   assert.deepEqual(stagingDirs(home), []);
 });
+
+test('B37: a failure after the rename (l/ link cannot be created) removes the renamed layer too', async (t) => {
+  if (!requiresOverlay(t)) return;
+  let home = '';
+  const applyLayer: ArchiveOps['applyLayer'] = async (tarFile, dest, opts) => {
+    const r = await tarApply(tarFile, dest, opts);
+    // Occupy the link name this layer is about to use, so symlink() fails with EEXIST.
+    const link = readFileSync(join(dest, '..', 'link'), 'utf8');
+    writeFileSync(join(home, 'l', link), 'squatter');
+    return r;
+  };
+  const env = await newDriver(t, { archive: { applyLayer } });
+  home = env.home;
+  await assert.rejects(env.driver.createFromTar('L', null, makeTar(env.root, 'l', { a: 'a' })), (e: unknown) => e instanceof OverlayError && e.code === 'EEXIST');
+  assert.equal(await env.driver.exists('L'), false);
+  assert.deepEqual(readdirSync(home).sort(), ['l']);
+  assert.equal(readdirSync(join(home, 'l')).length, 1, 'only the squatter, which is not ours to delete');
+});
