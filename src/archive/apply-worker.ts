@@ -1,0 +1,45 @@
+/**
+ * Worker-thread entry for layer extraction: runs extractLayerSync on `workerData` and posts back
+ * either the result or the error's fields (an OverlayError does not survive structured cloning with
+ * its class, so apply-layer.ts rebuilds it from these fields).
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { extractLayerSync, type ExtractParams } from './apply-worker-extract.js';
+
+export interface SerializedError {
+  code: string;
+  op: string;
+  message: string;
+  stack?: string | undefined;
+  path?: string | undefined;
+  dest?: string | undefined;
+  layer?: string | undefined;
+  reason?: string | undefined;
+}
+
+export type WorkerReply = { ok: true; result: ReturnType<typeof extractLayerSync> } | { ok: false; error: SerializedError };
+
+function serialize(e: unknown): SerializedError {
+  const o = (e ?? {}) as Record<string, unknown>;
+  const str = (k: string): string | undefined => (typeof o[k] === 'string' ? (o[k] as string) : undefined);
+  return {
+    code: str('code') ?? 'EIO',
+    op: str('op') ?? str('syscall') ?? 'applyLayer',
+    message: e instanceof Error ? e.message : String(e),
+    stack: e instanceof Error ? e.stack : undefined,
+    path: str('path'),
+    dest: str('dest'),
+    layer: str('layer'),
+    reason: str('reason'),
+  };
+}
+
+if (parentPort) {
+  let reply: WorkerReply;
+  try {
+    reply = { ok: true, result: extractLayerSync(workerData as ExtractParams) };
+  } catch (e) {
+    reply = { ok: false, error: serialize(e) };
+  }
+  parentPort.postMessage(reply);
+}
