@@ -20,6 +20,7 @@ import type { JsonObject, JsonValue } from './json-types.js';
 import type { ContainerRecord, MountRecord } from './metadata.js';
 import { formatTag, parseTagRef, requireTagRef } from './reference.js';
 import { ImageStore } from './store.js';
+import { layerPaths } from '../store/index.js';
 
 const INIT_ENTRIES: ReadonlyArray<readonly [string, string]> = [
   ['/dev/pts', 'dir'], ['/dev/shm', 'dir'], ['/proc', 'dir'], ['/sys', 'dir'], ['/.dockerenv', 'file'],
@@ -90,7 +91,7 @@ async function mountOf(store: ImageStore, c: ContainerRecord): Promise<MountReco
 }
 
 /** The merged mount point the driver uses for a layer (Docker's layout). */
-const mergedPath = (store: ImageStore, mountId: string): string => join(store.driver.home, mountId, 'merged');
+const mergedPath = (store: ImageStore, mountId: string): string => layerPaths(store.driver.home, mountId).merged;
 
 /** Whether `path` is a mount point now (from /proc/self/mountinfo). */
 export async function isMountPoint(path: string): Promise<boolean> {

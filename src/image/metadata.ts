@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { OverlayError, fromNodeError, isNotFound } from '../errors.js';
 import { digestHex, isHex64 } from './digest.js';
 import { randomBytes } from 'node:crypto';
-import { fsyncDir, writeFileAtomic } from './atomic-file.js';
+import { fsyncDir, writeFileAtomic } from '../fsutil/atomic.js';
 import { TAR_SPLIT_FILE, type DataRoot } from './layout.js';
 
 export interface LayerRecord {
@@ -91,10 +91,10 @@ export class Metadata {
     const staging = join(this.paths.layerDb, `.staging-${hex}-${randomBytes(4).toString('hex')}`);
     await mkdir(staging, { mode: 0o700 });
     try {
-      await writeFileAtomic(join(staging, 'cache-id'), rec.cacheId);
-      await writeFileAtomic(join(staging, 'diff'), rec.diffId);
-      if (rec.parent !== null) await writeFileAtomic(join(staging, 'parent'), rec.parent);
-      await writeFileAtomic(join(staging, 'size'), String(rec.size));
+      await writeFileAtomic(join(staging, 'cache-id'), rec.cacheId, 0o644);
+      await writeFileAtomic(join(staging, 'diff'), rec.diffId, 0o644);
+      if (rec.parent !== null) await writeFileAtomic(join(staging, 'parent'), rec.parent, 0o644);
+      await writeFileAtomic(join(staging, 'size'), String(rec.size), 0o644);
       if (tarSplit !== null) {
         await rename(tarSplit, join(staging, TAR_SPLIT_FILE)).catch(async (e: unknown) => {
           if ((e as { code?: string }).code !== 'EXDEV') throw e;
@@ -128,9 +128,9 @@ export class Metadata {
   async writeMount(m: MountRecord): Promise<void> {
     const dir = this.paths.mountDir(m.containerId);
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    await writeFileAtomic(join(dir, 'mount-id'), m.mountId);
-    if (m.initId !== null) await writeFileAtomic(join(dir, 'init-id'), m.initId);
-    if (m.parent !== null) await writeFileAtomic(join(dir, 'parent'), m.parent);
+    await writeFileAtomic(join(dir, 'mount-id'), m.mountId, 0o644);
+    if (m.initId !== null) await writeFileAtomic(join(dir, 'init-id'), m.initId, 0o644);
+    if (m.parent !== null) await writeFileAtomic(join(dir, 'parent'), m.parent, 0o644);
   }
 
   async readMount(containerId: string): Promise<MountRecord | null> {
@@ -183,7 +183,7 @@ export class Metadata {
   async setImageParent(id: string, parent: string): Promise<void> {
     const dir = this.paths.imageMeta(digestHex(id));
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    await writeFileAtomic(join(dir, 'parent'), parent);
+    await writeFileAtomic(join(dir, 'parent'), parent, 0o644);
   }
 
   async imageParent(id: string): Promise<string | null> {

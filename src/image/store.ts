@@ -11,7 +11,7 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Overlay2Driver, type DriverOptions } from '../store/driver.js';
+import { Overlay2Driver, layerPaths, type DriverOptions } from '../store/index.js';
 import { OverlayError } from '../errors.js';
 import { chainIds, digestHex } from './digest.js';
 import type { JsonObject } from './json-types.js';
@@ -63,7 +63,7 @@ export class ImageStore {
 
   /** The layer's diff dir inside the driver home (Docker's overlay2 layout). */
   diffDir(cacheId: string): string {
-    return join(this.driver.home, cacheId, 'diff');
+    return layerPaths(this.driver.home, cacheId).diff;
   }
 
   // ---- images ----
