@@ -50,6 +50,13 @@ export class CopyUp {
     const upperParent = this.ensureUpper(parent, op);
     const lower = n.hits[0]!;
     const dest = join(upperParent, n.name);
+    // A stale node (another call copied this dir up meanwhile): the upper dir is already there.
+    const have = isDir(n) ? lstatOrNull(dest) : null;
+    if (have !== null && have.isDirectory()) {
+      n.hits = [{ layer: UPPER, real: dest }, ...n.hits];
+      n.st = have;
+      return dest;
+    }
     this.copyOne(lower.real, lower.layer, n.st, upperParent, dest, isDir(n), op, n.path);
     // The node now lives in upper; keep the in-memory view consistent for the caller.
     const st = lstatOrNull(dest);

@@ -64,12 +64,12 @@ export class OverlayEngine implements HandleRegistry {
     if (!this.layers.readonly) this.initUpper();
   }
 
-  /** Like a fresh kernel mount (uuid=auto): an empty upper root gets a persistent `overlay.uuid`. */
+  /** Like a kernel mount with uuid=auto on 6.18: an upper root without `overlay.uuid` gets one. */
   private initUpper(): void {
     const upper = this.layers.root(UPPER);
     const work = this.layers.workdir!;
     if (lstatOrNull(work) === null) mkdirSync(work, { recursive: true, mode: 0 });
-    if (this.layers.getPrivate(upper, 'uuid') === null && mergedEmptyReal(upper)) {
+    if (this.layers.getPrivate(upper, 'uuid') === null) {
       lsetxattr(upper, this.layers.x('uuid'), randomBytes(16));
     }
   }
@@ -325,7 +325,8 @@ export class OverlayEngine implements HandleRegistry {
   removexattr(path: string, name: string, opts: { noFollow?: boolean } = {}): Promise<void> {
     return this.run('removexattr', path, () => {
       const n = this.xattrNode(path, opts.noFollow !== true, 'removexattr', name, true);
-      // The kernel copies up first, then fails with ENODATA when the name is absent.
+      // Kernel ovl_xattr_set: removing from a lower object checks the lower first (no copy-up on ENODATA).
+      if (!hasUpper(n) && lgetxattr(n.hits[0]!.real, name) === null) throw new OverlayError('ENODATA', 'removexattr', { path });
       lremovexattr(this.copyUp.ensureUpper(n, 'removexattr'), name);
     });
   }
@@ -638,10 +639,6 @@ function absoluteRedirect(n: Node): string {
 
 function readdirNames(dir: string): string[] {
   return readdirSync(dir);
-}
-
-function mergedEmptyReal(dir: string): boolean {
-  return readdirSync(dir).length === 0;
 }
 
 function toTimespec(t: TimeLike | null): Timespec | null {
