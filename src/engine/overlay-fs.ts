@@ -563,8 +563,10 @@ export class OverlayEngine implements HandleRegistry {
   private doRename(oldPath: string, newPath: string): void {
     const op = 'rename';
     const init = { path: oldPath, dest: newPath };
-    const old = this.existing(oldPath, false, op);
+    // Kernel order: both parent paths first, then the old name (ENOENT), then the new one.
+    const old = this.lookup.resolve(oldPath, false, op);
     let nw = this.lookup.resolve(newPath, false, op);
+    if (old.st === null) throw new OverlayError('ENOENT', op, init);
     if (old.parent === null || nw.parent === null) throw new OverlayError('EBUSY', op, init);
     const oldDir = isDir(old);
     if (!oldDir && newPath.endsWith('/')) throw new OverlayError('ENOTDIR', op, init);
