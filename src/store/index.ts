@@ -1,0 +1,4 @@
+export * from './driver.js';
+export * from './layout.js';
+export * from './short-link.js';
+export * from './options.js';
