@@ -212,6 +212,20 @@ export async function writeLayerTar(upperDir: string, out: Writable, opts: Write
   return ctx.sink.finish();
 }
 
+/**
+ * Docker's `archive.Tar` of a whole tree (the naive Diff of a layer without parent: the merged
+ * mount as it is). Same walk and headers as `writeLayerTar`, but no whiteout or opaque conversion
+ * and no overlay checks: the tree is taken literally. Writes the whole archive, then ends `out`.
+ */
+export async function writeTreeTar(root: string, out: Writable, opts: WriteTarOptions = {}): Promise<DiffLayerResult> {
+  const ctx = await makeContext(out, opts);
+  for (const { rel, abs, st } of walkLexical(root)) {
+    const h = fileHeader(rel, abs, st, ctx, listXattrs(abs));
+    if (h !== null) await emit(h, abs, ctx);
+  }
+  return ctx.sink.finish();
+}
+
 /** The first entry of `upperDir` (lexical order) that forbids a native diff, or null. */
 export async function findNativeDiffBlocker(upperDir: string, opts: DiffLayerOptions = {}): Promise<{ path: string; reason: string } | null> {
   for (const { rel, abs, st } of walkLexical(upperDir)) {
