@@ -28,7 +28,7 @@ import { fsyncDir, writeFileAtomic } from '../fsutil/atomic.js';
 import { isOverlayMountPoint, mountOverlay, recursiveUnmount, unmount, type MountMethod } from '../mount/index.js';
 import { backingFs, dTypeNotSupportedMessage, probeDType, probeIndexParam, probeMetacopy, probeNativeDiff, probeOverlay, probeUserxattr } from '../probe/index.js';
 import { renameat2, RENAME_NOREPLACE } from '../sys/libc.js';
-import { LINK_DIR, MODE, STAGING_PREFIX, layerDir, layerPaths, layerPathsIn, linkDir, linkPath, linkTarget, type LayerPaths } from './layout.js';
+import { LINK_DIR, MODE, STAGING_PREFIX, kernelWorkDir, layerDir, layerPaths, layerPathsIn, linkDir, linkPath, linkTarget, type LayerPaths } from './layout.js';
 import { isLinkId, newLinkId } from './short-link.js';
 import { lowerChain, lowerDirs, markCommitted, readLinkId, readLowerEntries } from './layer-files.js';
 import { ensureRemoveAll, ignoreCodes, mkdirMode, pathExists, processAlive } from './fs-helpers.js';
@@ -473,8 +473,8 @@ export class Overlay2Driver {
       : mountOverlay({ ...common, lowers: abs, upper: p.diff, work: p.work });
     if (!readonly) {
       // The kernel creates work/work; Docker chowns it to the (remapped) root after every rw mount.
-      await chown(join(p.work, 'work'), process.getuid?.() ?? 0, process.getgid?.() ?? 0).catch((e: unknown) => {
-        if (!isNotFound(e)) throw fromNodeError(e, 'chown', { path: join(p.work, 'work') });
+      await chown(kernelWorkDir(p), process.getuid?.() ?? 0, process.getgid?.() ?? 0).catch((e: unknown) => {
+        if (!isNotFound(e)) throw fromNodeError(e, 'chown', { path: kernelWorkDir(p) });
       });
     }
   }
