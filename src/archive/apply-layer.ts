@@ -34,27 +34,96 @@ function rebuild(s: SerializedError): OverlayError {
   return e;
 }
 
-function runWorker(params: ExtractParams): Promise<ExtractResult> {
-  return new Promise((resolve, reject) => {
-    const w = new Worker(new URL('./apply-worker.js', import.meta.url), { workerData: params });
-    let settled = false;
-    w.once('message', (m: WorkerReply) => {
-      settled = true;
-      if (m.ok) resolve(m.result);
-      else reject(rebuild(m.error));
-    });
-    w.once('error', (e) => {
-      if (settled) return;
-      settled = true;
-      reject(new OverlayError('EIO', 'applyLayer', { path: params.label, dest: params.destDir, reason: 'apply-worker-failed', cause: e, detail: e.message }));
-    });
-    w.once('exit', (code) => {
-      if (settled) return;
-      settled = true;
-      reject(new OverlayError('EIO', 'applyLayer', { path: params.label, dest: params.destDir, reason: 'apply-worker-failed', detail: `worker exited with ${code}` }));
-    });
-  });
+interface Job {
+  id: number;
+  params: ExtractParams;
+  resolve: (r: ExtractResult) => void;
+  reject: (e: unknown) => void;
 }
+
+/**
+ * A small pool of long-lived extraction workers (one layer at a time each, at most 2: the probe
+ * found more parallel layers buy nothing on this machine kind). Idle workers are unref'd so they
+ * never keep the process alive, and are terminated after a few idle seconds.
+ */
+class WorkerPool {
+  private readonly idle: Worker[] = [];
+  private readonly busy = new Map<Worker, Job>();
+  private readonly queue: Job[] = [];
+  private readonly timers = new Map<Worker, NodeJS.Timeout>();
+  private nextId = 1;
+  constructor(private readonly max: number) {}
+
+  run(params: ExtractParams): Promise<ExtractResult> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ id: this.nextId++, params, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.queue.length > 0) {
+      let w = this.idle.pop();
+      if (!w) {
+        if (this.busy.size >= this.max) return;
+        w = this.spawn();
+      }
+      const t = this.timers.get(w);
+      if (t) clearTimeout(t);
+      this.timers.delete(w);
+      const job = this.queue.shift() as Job;
+      this.busy.set(w, job);
+      w.ref();
+      w.postMessage({ id: job.id, params: job.params });
+    }
+  }
+
+  private spawn(): Worker {
+    const w = new Worker(new URL('./apply-worker.js', import.meta.url));
+    w.on('message', (m: { id: number; reply: WorkerReply }) => {
+      const job = this.busy.get(w);
+      if (!job || job.id !== m.id) return;
+      this.busy.delete(w);
+      if (m.reply.ok) job.resolve(m.reply.result);
+      else job.reject(rebuild(m.reply.error));
+      this.release(w);
+    });
+    const die = (detail: string, cause?: unknown): void => {
+      const job = this.busy.get(w);
+      this.busy.delete(w);
+      const i = this.idle.indexOf(w);
+      if (i >= 0) this.idle.splice(i, 1);
+      const t = this.timers.get(w);
+      if (t) clearTimeout(t);
+      this.timers.delete(w);
+      if (job) {
+        job.reject(new OverlayError('EIO', 'applyLayer', { path: job.params.label, dest: job.params.destDir, reason: 'apply-worker-failed', detail, cause }));
+      }
+      this.pump();
+    };
+    w.on('error', (e) => die(e.message, e));
+    w.on('exit', (code) => die(`worker exited with ${code}`));
+    return w;
+  }
+
+  private release(w: Worker): void {
+    w.unref();
+    this.idle.push(w);
+    const t = setTimeout(() => {
+      const i = this.idle.indexOf(w);
+      if (i >= 0) {
+        this.idle.splice(i, 1);
+        this.timers.delete(w);
+        void w.terminate();
+      }
+    }, 5000);
+    t.unref();
+    this.timers.set(w, t);
+    this.pump();
+  }
+}
+
+const pool = new WorkerPool(2);
 
 /**
  * Apply an OCI/Docker layer tar (plain, gzip or zstd, detected by magic) into `destDir`
@@ -79,7 +148,7 @@ export async function applyLayer(tarFile: string, destDir: string, opts: ApplyLa
       tarSplitPath: opts.tarSplitPath,
       umask: umask(),
     };
-    const r = opts.worker === false ? extractLayerSync(params) : await runWorker(params);
+    const r = opts.worker === false ? extractLayerSync(params) : await pool.run(params);
     return { ...r, compression };
   } finally {
     await rm(tmp, { force: true });

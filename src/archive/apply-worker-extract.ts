@@ -129,6 +129,9 @@ class Extractor {
   private readonly kinds = new Map<string, Kind>();
   private readonly inodes = new Map<string, Inode>();
   private readonly pending = new Map<string, PendingDir>();
+  /** Whiteout devices and opaque dirs this layer created (see dropShadowedWhiteouts). */
+  private readonly whiteouts = new Set<string>();
+  private readonly opaques = new Set<string>();
   private size = 0;
   private entries = 0;
   private fresh = true;
@@ -254,6 +257,7 @@ class Extractor {
     } finally {
       closeSync(this.fd);
     }
+    this.dropShadowedWhiteouts();
     this.finishDirs();
     if (this.rec && this.p.tarSplitPath !== undefined) {
       try {
@@ -411,6 +415,7 @@ class Extractor {
     if (subtree) {
       for (const key of [...this.kinds.keys()]) if (isWithin(key, rel)) this.forget(key);
       for (const key of [...this.pending.keys()]) if (isWithin(key, rel)) this.pending.delete(key);
+      for (const key of [...this.opaques]) if (isWithin(key, rel)) this.opaques.delete(key);
       rmSync(abs, { recursive: true, force: true });
       if (isWithin(this.lastDir, rel)) this.lastDir = '';
     } else {
@@ -421,6 +426,7 @@ class Extractor {
 
   private forget(rel: string): void {
     this.kinds.delete(rel);
+    this.whiteouts.delete(rel);
     const ino = this.inodes.get(rel);
     if (ino) {
       this.inodes.delete(rel);
@@ -500,6 +506,7 @@ class Extractor {
     this.ensureDir(parent, e.name);
     if (base === '.wh..wh..opq') {
       lsetxattr(this.abs(parent), this.opaqueName, 'y');
+      this.opaques.add(parent);
       return;
     }
     const target = parent === '' ? base.slice(4) : `${parent}/${base.slice(4)}`;
@@ -510,6 +517,32 @@ class Extractor {
     mknod(abs, S_IFCHR, 0, 0);
     if (e.uid !== 0 || e.gid !== 0) lchownSync(abs, e.uid, e.gid);
     this.kinds.set(target, OTHER);
+    this.whiteouts.add(target);
+  }
+
+  /**
+   * A whiteout below a directory that this same layer made opaque hides nothing (the opaque dir
+   * already hides every lower entry), and the kernel lists such a device in readdir of the merged
+   * dir, because a dir that is opaque in the top layer is not merged and not filtered (B01 variant,
+   * B39-C). So those devices are removed once the whole layer is known (the marker may come last).
+   * Docker keeps them; its own diffs never contain them because the kernel drops them on commit.
+   */
+  private dropShadowedWhiteouts(): void {
+    if (this.opaques.size === 0 || this.whiteouts.size === 0) return;
+    for (const w of this.whiteouts) {
+      for (let dir = parentOf(w); ; dir = parentOf(dir)) {
+        if (this.opaques.has(dir) && (dir === '' || this.kinds.get(dir) === DIR)) {
+          try {
+            unlinkSync(this.abs(w));
+          } catch (e) {
+            throw fromNodeError(e, 'applyLayer', { path: this.abs(w), layer: this.p.label });
+          }
+          this.kinds.delete(w);
+          break;
+        }
+        if (dir === '') break;
+      }
+    }
   }
 
   private needChown(uid: number, gid: number): boolean {

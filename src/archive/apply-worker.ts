@@ -1,9 +1,10 @@
 /**
- * Worker-thread entry for layer extraction: runs extractLayerSync on `workerData` and posts back
- * either the result or the error's fields (an OverlayError does not survive structured cloning with
- * its class, so apply-layer.ts rebuilds it from these fields).
+ * Worker-thread entry for layer extraction. A worker is long-lived (starting one and loading koffi
+ * costs ~60 ms, more than a small layer takes): it answers {id, params} requests one at a time with
+ * {id, reply}, where reply is the result or the error's fields (an OverlayError does not survive
+ * structured cloning with its class, so apply-layer.ts rebuilds it from these fields).
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { extractLayerSync, type ExtractParams } from './apply-worker-extract.js';
 
 export interface SerializedError {
@@ -34,12 +35,20 @@ function serialize(e: unknown): SerializedError {
   };
 }
 
-if (parentPort) {
-  let reply: WorkerReply;
-  try {
-    reply = { ok: true, result: extractLayerSync(workerData as ExtractParams) };
-  } catch (e) {
-    reply = { ok: false, error: serialize(e) };
-  }
-  parentPort.postMessage(reply);
+export interface WorkerRequest {
+  id: number;
+  params: ExtractParams;
+}
+
+const port = parentPort;
+if (port) {
+  port.on('message', (req: WorkerRequest) => {
+    let reply: WorkerReply;
+    try {
+      reply = { ok: true, result: extractLayerSync(req.params) };
+    } catch (e) {
+      reply = { ok: false, error: serialize(e) };
+    }
+    port.postMessage({ id: req.id, reply });
+  });
 }

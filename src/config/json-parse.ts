@@ -41,6 +41,7 @@ export function parseJsonWithPositions(text: string): ParsedJson {
   let i = 0;
   const keyPositions = new Map<string, JsonPosition>();
   const fail = (what: string, at = i): never => {
+    if (at >= text.length) what = 'unexpected end of JSON input';
     throw new JsonSyntaxError(what, positionAt(text, at));
   };
   const ws = (): void => {

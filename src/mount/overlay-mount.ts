@@ -111,8 +111,9 @@ function viaRelative(spec: OverlayMountSpec, ps: number): void {
   }
   const rel = (x: string): string => relative(base, x);
   const data = overlayMountData(spec, rel);
-  if (data.length > ps - 1) {
-    throw new OverlayError('E2BIG', 'mount overlay', { path: spec.target, reason: 'mount-data-too-large', detail: `cannot mount layer, mount label too large ${data.length}` });
+  const size = Buffer.byteLength(data);
+  if (size > ps - 1) {
+    throw new OverlayError('E2BIG', 'mount overlay', { path: spec.target, reason: 'mount-data-too-large', detail: `cannot mount layer, mount label too large ${size}` });
   }
   if (!isMainThread) throw new OverlayError('ENOTSUP', 'mount overlay', { path: spec.target, reason: 'chdir-in-worker' });
   const cwd = process.cwd();
@@ -140,7 +141,7 @@ export function mountOverlay(spec: OverlayMountSpec): MountMethod {
   const ps = pageSize();
   const data = overlayMountData(spec);
   const method = spec.method ?? 'auto';
-  if (method === 'mount' || (method === 'auto' && data.length <= ps - 1)) {
+  if (method === 'mount' || (method === 'auto' && Buffer.byteLength(data) <= ps - 1)) {
     viaMount(spec, data);
     return 'mount';
   }

@@ -198,6 +198,59 @@ export class Overlay2Driver {
     return removed;
   }
 
+  /** Ids of the layer dirs under home (not `l/`, not staging dirs), sorted. For orphan collection by the layer store. */
+  async list(): Promise<string[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.home);
+    } catch (e) {
+      throw fromNodeError(e, 'readdir', { path: this.home });
+    }
+    return names.filter((n) => n !== LINK_DIR && ID_RE.test(n)).sort();
+  }
+
+  /**
+   * Repair `l/` (B36; Docker has no such routine, containers/storage does): re-create the symlink
+   * of every layer whose `link` names a missing `l/` entry, and delete `l/` entries whose layer
+   * diff no longer exists. Not run by init (it reads every layer); meant for an fsck/prune command.
+   */
+  async repairLinks(): Promise<{ recreated: string[]; removed: string[] }> {
+    const recreated: string[] = [];
+    const removed: string[] = [];
+    for (const id of await this.list()) {
+      let link: string;
+      try {
+        link = await this.readLink(id);
+      } catch (e) {
+        this.log(`repairLinks: layer ${id}: ${String(e)}`);
+        continue;
+      }
+      const lp = linkPath(this.home, link);
+      let target: string | undefined;
+      try {
+        target = await readlink(lp);
+      } catch (e) {
+        if (!hasCode(e, 'ENOENT', 'EINVAL')) throw fromNodeError(e, 'readlink', { path: lp });
+      }
+      if (target === linkTarget(id)) continue;
+      await rm(lp, { force: true, recursive: true });
+      await symlink(linkTarget(id), lp);
+      recreated.push(link);
+    }
+    for (const name of await readdir(linkDir(this.home))) {
+      const lp = linkPath(this.home, name);
+      try {
+        await stat(lp);
+        continue;
+      } catch (e) {
+        if (!hasCode(e, 'ENOENT', 'ENOTDIR', 'ELOOP')) throw fromNodeError(e, 'stat', { path: lp });
+      }
+      await rm(lp, { force: true });
+      removed.push(name);
+    }
+    return { recreated, removed };
+  }
+
   // ---- create ------------------------------------------------------------------------------------
 
   /** A read-only (image) layer. DIFFERS: a failed create also removes the new `l/` link. */
@@ -363,6 +416,7 @@ export class Overlay2Driver {
     }
     const sp = layerPathsIn(staging);
     let renamed = false;
+    let linked: string | undefined;
     try {
       await chmod(staging, MODE.layer);
       await mkdirMode(sp.diff, MODE.diff);
@@ -383,10 +437,12 @@ export class Overlay2Driver {
       }
       renamed = true;
       await symlink(linkTarget(id), linkPath(this.home, link));
+      linked = linkPath(this.home, link);
       await fsyncDir(this.home);
       return result;
     } catch (e) {
       // Nothing of this attempt may stay visible: the staging dir, or the renamed dir whose link failed.
+      if (linked !== undefined) await rm(linked, { force: true });
       await this.ensureRemoveAll(renamed ? target : staging).catch((c: unknown) => this.log(`createFromTar cleanup of ${staging}: ${String(c)}`));
       throw fromNodeError(e, 'createFromTar', { layer: id });
     }

@@ -36,7 +36,7 @@ export function ramInBytes(s: string): number {
   if (!GO_FLOAT.test(num)) throw invalid('invalid-size', `strconv.ParseFloat: parsing ${JSON.stringify(num)}: invalid syntax`);
   let size = Number(num);
   if (size < 0) throw invalid('invalid-size', `invalid size: '${s}'`);
-  if (sfx.length === 0) return Math.trunc(size);
+  if (sfx.length === 0) return Math.trunc(size) + 0;
   const bad = (): never => {
     throw invalid('invalid-suffix', `invalid suffix: '${sfx}'`);
   };
@@ -44,14 +44,14 @@ export function ramInBytes(s: string): number {
   sfx = sfx.toLowerCase();
   if (sfx[0] === 'b') {
     if (sfx.length > 1) bad();
-    return Math.trunc(size);
+    return Math.trunc(size) + 0;
   }
   const mul = MULT[sfx[0] ?? ''];
   if (mul === undefined) bad();
   size *= mul ?? 1;
   if (sfx.length === 2 && sfx[1] !== 'b') bad();
   if (sfx.length === 3 && sfx.slice(1) !== 'ib') bad();
-  return Math.trunc(size);
+  return Math.trunc(size) + 0;
 }
 
 /** Docker's ParseStorageOptKeyValue: split at the first `=`, trim both sides. */
