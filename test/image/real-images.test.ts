@@ -26,7 +26,7 @@ import {
   commitContainer, removeContainer, removeImage, type LoadResult,
 } from '../../src/image/index.js';
 import { chainIds } from '../../src/image/digest.js';
-import { OverlayError, hasCode } from '../../src/errors.js';
+import { OverlayError } from '../../src/errors.js';
 import { treeSnapshot } from './fixtures.js';
 
 const gated = !kernelOverlayWorks() && process.env['CI'] !== 'true';
@@ -61,14 +61,6 @@ async function imageTree(store: ImageStore, ref: string): Promise<string[]> {
   }
 }
 
-/** The CI gate for the archive-diff functions that may still be stubs when this file lands. */
-function skipIfNotImplemented(t: { skip: (m: string) => void }, e: unknown): boolean {
-  if (hasCode(e, 'ENOSYS') && process.env['CI'] !== 'true') {
-    t.skip(`not implemented yet: ${(e as Error).message}`);
-    return true;
-  }
-  return false;
-}
 
 describe('real images', { skip: gated ? 'needs root and a kernel overlay mount' : false }, () => {
   let work: string;
@@ -179,14 +171,7 @@ describe('real images', { skip: gated ? 'needs root and a kernel overlay mount' 
     } finally {
       for (const b of binds.reverse()) spawnSync('umount', [b]);
     }
-    let changes;
-    try {
-      changes = await containerChanges(store, 'edgetest');
-    } catch (e) {
-      await umountContainer(store, 'edgetest');
-      if (skipIfNotImplemented(t, e)) return;
-      throw e;
-    }
+    const changes = await containerChanges(store, 'edgetest');
     const ours = changes.map((ch) => `${ch.kind} ${ch.path}`).sort();
     const docker = expected('edge.docker-diff.txt').sort();
     assert.deepEqual(ours, docker, diffLines(ours, docker));
