@@ -221,4 +221,18 @@ describe('load/save with small images', { skip: !kernelOverlayWorks() && process
     assert.equal(info.dataRoot, store.root);
     assert.ok(info.driverStatus.some(([k]) => k === 'Backing Filesystem'), JSON.stringify(info.driverStatus));
   });
+
+  test('a repeated diffID is saved as a symlinked layer.tar (as Docker does) and loads back', async (t) => {
+    if (!requiresOverlay(t)) return;
+    const a = await layerTar([{ name: 'same', content: 'same layer twice' }]);
+    const b = await layerTar([{ name: 'between', content: 'b' }]);
+    const rep = await dockerSaveArchive(join(work, 'rep'), [a, b, a], 'repeat:1');
+    const members = execFileSync('tar', ['-tvf', rep.archive]).toString();
+    assert.match(members, /layer\.tar -> \.\.\/[0-9a-f]{64}\/layer\.tar/);
+    const r = await loadImages(store, rep.archive);
+    assert.equal(r.layersCreated.length, 3);
+    const out = join(work, 'rep-saved.tar');
+    await saveImages(store, ['repeat:1'], out);
+    assert.ok(readFileSync(out).equals(readFileSync(rep.archive)));
+  });
 });
