@@ -290,12 +290,12 @@ export class OverlayEngine implements HandleRegistry {
 
   private xattrNode(path: string, follow: boolean, op: string, name: string, write: boolean): Node {
     const n = this.existing(path, follow, op);
+    if (write) this.writable(op, path);
     if (this.layers.isPrivateXattr(name)) throw new OverlayError('EOPNOTSUPP', op, { path, reason: 'overlay-private-xattr' });
     const fmt = Number(n.st!.mode) & S_IFMT;
     if (name.startsWith('user.') && fmt !== S_IFREG && fmt !== S_IFDIR) {
       throw new OverlayError(write ? 'EPERM' : 'ENODATA', op, { path });
     }
-    if (write) this.writable(op, path);
     return n;
   }
 
@@ -498,8 +498,8 @@ export class OverlayEngine implements HandleRegistry {
       const src = this.existing(existingPath, false, 'link');
       const dst = this.lookup.resolve(newPath, false, 'link');
       if (dst.st !== null) throw new OverlayError('EEXIST', 'link', { path: existingPath, dest: newPath });
-      if (isDir(src)) throw new OverlayError('EPERM', 'link', { path: existingPath, dest: newPath });
       this.writable('link', existingPath);
+      if (isDir(src)) throw new OverlayError('EPERM', 'link', { path: existingPath, dest: newPath });
       const hadLower = hasLower(src);
       const srcUpper = this.copyUp.ensureUpper(src, 'link');
       // Re-resolve: the copy-up may have created the new parent's upper dir.
@@ -513,19 +513,21 @@ export class OverlayEngine implements HandleRegistry {
 
   unlink(path: string): Promise<void> {
     return this.run('unlink', path, () => {
-      const n = this.existing(path, false, 'unlink');
-      if (isDir(n)) throw new OverlayError('EISDIR', 'unlink', { path });
+      const n = this.lookup.resolve(path, false, 'unlink');
       this.writable('unlink', path);
+      if (n.st === null) throw new OverlayError('ENOENT', 'unlink', { path });
+      if (isDir(n)) throw new OverlayError('EISDIR', 'unlink', { path });
       this.remove(n, false, 'unlink');
     });
   }
 
   rmdir(path: string): Promise<void> {
     return this.run('rmdir', path, () => {
-      const n = this.existing(path, false, 'rmdir');
-      if (!isDir(n)) throw new OverlayError('ENOTDIR', 'rmdir', { path });
+      const n = this.lookup.resolve(path, false, 'rmdir');
       if (n.parent === null) throw new OverlayError('EBUSY', 'rmdir', { path });
       this.writable('rmdir', path);
+      if (n.st === null) throw new OverlayError('ENOENT', 'rmdir', { path });
+      if (!isDir(n)) throw new OverlayError('ENOTDIR', 'rmdir', { path });
       if (!isEmptyDir(this.layers, n)) throw new OverlayError('ENOTEMPTY', 'rmdir', { path });
       this.remove(n, true, 'rmdir');
     });
@@ -566,6 +568,7 @@ export class OverlayEngine implements HandleRegistry {
     // Kernel order: both parent paths first, then the old name (ENOENT), then the new one.
     const old = this.lookup.resolve(oldPath, false, op);
     let nw = this.lookup.resolve(newPath, false, op);
+    this.writable(op, oldPath);
     if (old.st === null) throw new OverlayError('ENOENT', op, init);
     if (old.parent === null || nw.parent === null) throw new OverlayError('EBUSY', op, init);
     const oldDir = isDir(old);
