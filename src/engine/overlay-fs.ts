@@ -10,7 +10,7 @@
 import {
   accessSync, chmodSync, closeSync, linkSync, lchownSync, mkdirSync, openSync, readFileSync,
   readlinkSync, renameSync, rmdirSync, statfsSync, symlinkSync, truncateSync, unlinkSync,
-  readdirSync, constants as fsc,
+  readdirSync, readSync, constants as fsc,
 } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -248,7 +248,9 @@ export class OverlayEngine implements HandleRegistry {
     return this.run('open', path, () => {
       const n = this.existing(path, true, 'open');
       if (isDir(n)) throw new OverlayError('EISDIR', 'read', { path });
-      const b = readFileSync(n.hits[0]!.real);
+      const fmt = Number(n.st!.mode) & S_IFMT;
+      const real = n.hits[0]!.real;
+      const b = fmt === S_IFREG ? readFileSync(real) : readSpecial(real, fmt);
       return encoding === undefined ? b : b.toString(encoding);
     });
   }
@@ -414,7 +416,10 @@ export class OverlayEngine implements HandleRegistry {
         real = n.hits[0]!.real;
       }
     }
-    const realFlags = flags & ~(fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW);
+    let realFlags = flags & ~(fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW);
+    // A FIFO opens non-blocking: an async API must never park the whole event loop waiting for a
+    // peer (a write-open with no reader fails with ENXIO, a read sees EOF).
+    if (n.st !== null && (Number(n.st.mode) & S_IFMT) === S_IFIFO) realFlags |= fsc.O_NONBLOCK;
     const fd = openSync(real, realFlags);
     const h = new OverlayFileHandle(this, fd, real, n.path, {
       read: acc === fsc.O_RDONLY || acc === fsc.O_RDWR,
@@ -640,6 +645,30 @@ function absoluteRedirect(n: Node): string {
   }
   const s = parts.join('/');
   return s.startsWith('/') ? s : `/${s}`;
+}
+
+/** Read what a FIFO/device offers right now without blocking (a FIFO with no writer gives EOF). */
+function readSpecial(real: string, fmt: number): Buffer {
+  const fd = openSync(real, fsc.O_RDONLY | (fmt === S_IFIFO ? fsc.O_NONBLOCK : 0));
+  try {
+    const chunks: Buffer[] = [];
+    const buf = Buffer.alloc(65536);
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(fd, buf, 0, buf.length, null);
+      } catch (e) {
+        if ((e as { code?: string }).code === 'EAGAIN') break;
+        throw e;
+      }
+      if (n === 0) break;
+      chunks.push(Buffer.from(buf.subarray(0, n)));
+      if (fmt !== S_IFIFO && chunks.length >= 16) break;
+    }
+    return Buffer.concat(chunks);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function readdirNames(dir: string): string[] {

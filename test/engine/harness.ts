@@ -7,7 +7,7 @@
  * against the host root, in the engine against the merged root (by design).
  */
 import {
-  appendFileSync, chmodSync, chownSync, closeSync, lchownSync, linkSync, lstatSync, mkdirSync, openSync,
+  chmodSync, readSync, writeSync, constants as fsc, chownSync, closeSync, lchownSync, linkSync, lstatSync, mkdirSync, openSync,
   readFileSync, readdirSync, readlinkSync, realpathSync, renameSync, rmdirSync, statSync, symlinkSync, truncateSync,
   unlinkSync, writeFileSync,
 } from 'node:fs';
@@ -178,12 +178,44 @@ export function snapshotDir(root: string, PRIVATE = 'trusted.overlay.'): Map<str
   return out;
 }
 
+function writeNb(p: string, flags: number, data: string): void {
+  const fd = openSync(p, flags | fsc.O_NONBLOCK, 0o666);
+  try {
+    writeSync(fd, data);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readNb(p: string): Buffer {
+  const fd = openSync(p, fsc.O_RDONLY | fsc.O_NONBLOCK);
+  try {
+    const chunks: Buffer[] = [];
+    const buf = Buffer.alloc(65536);
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(fd, buf, 0, buf.length, null);
+      } catch (e) {
+        if (codeOf(e) === 'EAGAIN') break;
+        throw e;
+      }
+      if (n === 0) break;
+      chunks.push(Buffer.from(buf.subarray(0, n)));
+    }
+    return Buffer.concat(chunks);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function kernelOp(m: string, o: Op): string {
   const P = (p: string): string => join(m, p);
   switch (o.op) {
-    case 'write': writeFileSync(P(o.p), o.data); return 'ok';
-    case 'append': appendFileSync(P(o.p), o.data); return 'ok';
-    case 'openrw': closeSync(openSync(P(o.p), 'r+')); return 'ok';
+    // O_NONBLOCK everywhere a FIFO could be opened: the engine never blocks on one either.
+    case 'write': writeNb(P(o.p), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC, o.data); return 'ok';
+    case 'append': writeNb(P(o.p), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_APPEND, o.data); return 'ok';
+    case 'openrw': closeSync(openSync(P(o.p), fsc.O_RDWR | fsc.O_NONBLOCK)); return 'ok';
     case 'mkdir': mkdirSync(P(o.p), o.mode ?? 0o755); return 'ok';
     case 'rmdir': rmdirSync(P(o.p)); return 'ok';
     case 'unlink': unlinkSync(P(o.p)); return 'ok';
@@ -199,7 +231,7 @@ function kernelOp(m: string, o: Op): string {
     case 'mkfifo': mknod(P(o.p), S_IFIFO | 0o644); return 'ok';
     case 'mknod': mknod(P(o.p), (o.kind === 'chr' ? S_IFCHR : S_IFBLK) | 0o600, o.major, o.minor); return 'ok';
     case 'utimes': { const t = timespecFromNs(BigInt(o.ns)); lutimesNs(P(o.p), t, t); return 'ok'; }
-    case 'read': return hashOf(readFileSync(P(o.p)));
+    case 'read': return hashOf(readNb(P(o.p)));
     case 'readdir': return readdirSync(P(o.p)).sort().join(',');
     case 'stat': return describeStat(statSync(P(o.p), { bigint: true }));
     case 'lstat': return describeStat(lstatSync(P(o.p), { bigint: true }));
