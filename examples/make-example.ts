@@ -60,7 +60,7 @@ async function main(): Promise<void> {
     await tarOf([
       { name: 'bin/' },
       { name: 'bin/greet', mode: 0o755, body: '#!/bin/sh\necho "hello from the example image"\n' },
-      { name: 'bin/greet-hardlink', type: 'link', linkname: 'bin/greet' },
+      { name: 'bin/greet-hardlink', type: 'link', linkname: 'bin/greet', mode: 0o755 },
       { name: 'bin/hi', type: 'symlink', linkname: 'greet' },
       { name: 'etc/' },
       { name: 'etc/hostname', body: 'example\n' },

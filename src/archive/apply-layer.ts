@@ -5,26 +5,32 @@
  * a tar-split record (tar-split.ts) against the layer dir to reproduce the original tar exactly.
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
-import { OverlayError } from '../errors.js';
+import { OverlayError, hasCode } from '../errors.js';
 import { extractLayerSync, type ExtractParams, type ExtractResult } from './apply-worker-extract.js';
 import type { SerializedError, WorkerReply } from './apply-worker.js';
 import { decompressToFile } from './compression.js';
 import { assembleFromSplit } from './tar-split.js';
 import type { ApplyLayerOptions, ApplyLayerResult } from './types.js';
 
-let cachedUmask: number | undefined;
-/** The process umask (read once on the main thread; workers cannot read it). */
+/**
+ * The process umask, for the workers (which cannot read it). Read from /proc (no race); the
+ * set-and-restore fallback briefly changes it, so it is used only where /proc is missing.
+ */
 function umask(): number {
-  if (cachedUmask === undefined) {
-    const old = process.umask(0o022);
-    process.umask(old);
-    cachedUmask = old;
+  try {
+    const m = /^Umask:\s*([0-7]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return parseInt(m[1] as string, 8);
+  } catch (e) {
+    if (!hasCode(e, 'ENOENT', 'EACCES')) throw e;
   }
-  return cachedUmask;
+  const old = process.umask(0o022);
+  process.umask(old);
+  return old;
 }
 
 function rebuild(s: SerializedError): OverlayError {

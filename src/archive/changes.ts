@@ -6,32 +6,32 @@
  * the way the kernel does (lowers may themselves hold whiteouts and opaque markers). Both return
  * absolute paths sorted by path bytes. Names are handled as UTF-8 strings.
  */
-import { lstat, readdir } from 'node:fs/promises';
+import { lstatSync, readdirSync } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
 import { join } from 'node:path';
 import { OverlayError, fromNodeError, isNotFound } from '../errors.js';
 import { S_IFDIR } from '../sys/libc.js';
 import type { Change, DiffLayerOptions } from './types.js';
 import { sortChanges } from './diff-layer.js';
-import { isOpaqueDir, isWhiteoutStat, overlayXattrPrefix, readXattr } from './whiteout.js';
+import { isOpaqueDir, isWhiteoutStat, listXattrs, overlayXattrPrefix, readXattr } from './whiteout.js';
 import { isDirStat } from './walk.js';
 import { changesSize as sizeOfChanges, directorySize as sizeOfDirectory } from './size.js';
 
 const CAP = 'security.capability';
 const NS = 1_000_000_000n;
 
-async function lstatOrNull(p: string): Promise<BigIntStats | null> {
+function lstatOrNull(p: string): BigIntStats | null {
   try {
-    return await lstat(p, { bigint: true });
+    return lstatSync(p, { bigint: true });
   } catch (e) {
     if (isNotFound(e) || (e as { code?: string }).code === 'ENOTDIR') return null;
     throw fromNodeError(e, 'lstat', { path: p });
   }
 }
 
-async function names(dir: string): Promise<string[]> {
+function names(dir: string): string[] {
   try {
-    return await readdir(dir);
+    return readdirSync(dir);
   } catch (e) {
     if (isNotFound(e)) return [];
     throw fromNodeError(e, 'readdir', { path: dir });
@@ -64,9 +64,14 @@ export function statDifferent(o: BigIntStats, n: BigIntStats): boolean {
   return false;
 }
 
+function capability(p: string): Buffer | null {
+  // List first: a failed lgetxattr (ENODATA) is far costlier than an empty llistxattr.
+  return listXattrs(p).includes(CAP) ? readXattr(p, CAP) : null;
+}
+
 function sameCapability(a: string, b: string): boolean {
-  const x = readXattr(a, CAP);
-  const y = readXattr(b, CAP);
+  const x = capability(a);
+  const y = capability(b);
   if (x === null || y === null) return x === y;
   return x.equals(y);
 }
@@ -86,12 +91,12 @@ async function collect(oldAbs: string | null, newAbs: string, o: Node | null, n:
   const nDir = n !== null && isDirStat(n.st);
   if (!oDir && !nDir) return;
   const sameDevice = o !== null && n !== null && o.abs !== '' && o.st.dev === n.st.dev;
-  const oldNames = oDir && oldAbs !== null ? await names(oldAbs) : [];
-  const all = new Set<string>([...oldNames, ...(nDir ? await names(newAbs) : [])]);
+  const oldNames = oDir && oldAbs !== null ? names(oldAbs) : [];
+  const all = new Set<string>([...oldNames, ...(nDir ? names(newAbs) : [])]);
   for (const name of all) {
     const oAbs = oldAbs === null ? null : join(oldAbs, name);
-    const oc = oDir && oAbs !== null ? await lstatOrNull(oAbs) : null;
-    const nc = nDir ? await lstatOrNull(join(newAbs, name)) : null;
+    const oc = oDir && oAbs !== null ? lstatOrNull(oAbs) : null;
+    const nc = nDir ? lstatOrNull(join(newAbs, name)) : null;
     // Docker prunes a name that is the very same inode on the same device in both trees.
     if (oc !== null && nc !== null && sameDevice && oc.ino === nc.ino && oc.dev === nc.dev) continue;
     const base = n?.path ?? o!.path;
@@ -131,9 +136,9 @@ function addChanges(info: Node, old: Node | null, out: Change[]): void {
 
 /** Docker's naive ChangesDirs: compare two full trees (`oldRoot` null = empty). Sorted by path. */
 export async function changesDirs(newRoot: string, oldRoot: string | null): Promise<Change[]> {
-  const nst = await lstatOrNull(newRoot);
+  const nst = lstatOrNull(newRoot);
   if (nst === null) throw new OverlayError('ENOENT', 'changesDirs', { path: newRoot });
-  const ost = oldRoot === null ? null : await lstatOrNull(oldRoot);
+  const ost = oldRoot === null ? null : lstatOrNull(oldRoot);
   if (oldRoot !== null && ost === null) throw new OverlayError('ENOENT', 'changesDirs', { path: oldRoot });
   const n: Node = { path: '/', abs: newRoot, st: nst, children: new Map(), added: false };
   // An absent old tree is an empty directory (Docker compares against a fresh temp dir).
@@ -159,7 +164,7 @@ async function resolveLower(dirs: readonly string[], name: string, userxattr: bo
   let hit: LowerHit | null = null;
   for (const d of dirs) {
     const abs = join(d, name);
-    const st = await lstatOrNull(abs);
+    const st = lstatOrNull(abs);
     if (st === null) continue;
     if (isWhiteoutStat(st)) break;
     if (hit === null) {
@@ -169,7 +174,7 @@ async function resolveLower(dirs: readonly string[], name: string, userxattr: bo
       break; // a non-directory below a directory is hidden, and so is everything under it
     }
     hit.dirs.push(abs);
-    if (isOpaqueDir(abs, userxattr)) break;
+    if (isOpaqueDir(abs, userxattr, listXattrs(abs))) break;
   }
   return hit;
 }
@@ -183,18 +188,19 @@ async function walkUpper(
   path: string, upperAbs: string, oldDirs: readonly string[], merging: boolean, added: boolean, w: Walk,
 ): Promise<void> {
   const sizeAtEntry = w.out.length;
-  const upperNames = await names(upperAbs);
+  const upperNames = names(upperAbs);
   for (const name of upperNames) {
     const childPath = path === '/' ? `/${name}` : `${path}/${name}`;
     const abs = join(upperAbs, name);
-    const st = await lstatOrNull(abs);
+    const st = lstatOrNull(abs);
     if (st === null) continue;
     const old = oldDirs.length > 0 ? await resolveLower(oldDirs, name, w.userxattr) : null;
     if (isWhiteoutStat(st)) {
       if (old !== null) w.out.push({ path: childPath, kind: 'D' });
       continue;
     }
-    if (isDirStat(st) && readXattr(abs, `${overlayXattrPrefix(w.userxattr)}redirect`) !== null) {
+    const xattrs = isDirStat(st) ? listXattrs(abs) : [];
+    if (xattrs.includes(`${overlayXattrPrefix(w.userxattr)}redirect`)) {
       throw new OverlayError('EOPNOTSUPP', 'overlayChanges', { path: abs, reason: 'upper-has-redirect' });
     }
     let childAdded = false;
@@ -207,7 +213,7 @@ async function walkUpper(
     }
     if (isDirStat(st)) {
       const childOld = old !== null && isDirStat(old.st) ? old.dirs : [];
-      const childMerging = merging && childOld.length > 0 && !isOpaqueDir(abs, w.userxattr);
+      const childMerging = merging && childOld.length > 0 && !isOpaqueDir(abs, w.userxattr, xattrs);
       await walkUpper(childPath, abs, childOld, childMerging, childAdded, w);
     }
   }
@@ -216,7 +222,7 @@ async function walkUpper(
     // the upper does not hold is a deletion.
     const inUpper = new Set(upperNames);
     const lowerNames = new Set<string>();
-    for (const d of oldDirs) for (const n of await names(d)) if (!inUpper.has(n)) lowerNames.add(n);
+    for (const d of oldDirs) for (const n of names(d)) if (!inUpper.has(n)) lowerNames.add(n);
     for (const n of lowerNames) {
       if ((await resolveLower(oldDirs, n, w.userxattr)) !== null) {
         w.out.push({ path: path === '/' ? `/${n}` : `${path}/${n}`, kind: 'D' });
@@ -233,11 +239,11 @@ async function walkUpper(
  *   cannot be derived from the upper alone; compare mounted trees instead.
  */
 export async function overlayChanges(upper: string, lowers: string[], opts: DiffLayerOptions = {}): Promise<Change[]> {
-  const st = await lstatOrNull(upper);
+  const st = lstatOrNull(upper);
   if (st === null || !isDirStat(st)) throw new OverlayError(st === null ? 'ENOENT' : 'ENOTDIR', 'overlayChanges', { path: upper });
   const lowerRoots: string[] = [];
   for (const l of lowers) {
-    const ls = await lstatOrNull(l);
+    const ls = lstatOrNull(l);
     if (ls === null || !isDirStat(ls)) throw new OverlayError(ls === null ? 'ENOENT' : 'ENOTDIR', 'overlayChanges', { path: l, reason: 'bad-lower' });
     lowerRoots.push(l);
   }

@@ -9,7 +9,7 @@
  * whiteout as a hard link first and then rewrites it to a regular file, leaving the first
  * whiteout's original path in its linkname field. Matching DiffIDs need that byte too.
  */
-import { open, readlink, lstat } from 'node:fs/promises';
+import { closeSync, lstatSync, openSync, readSync, readlinkSync } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { OverlayError, fromNodeError, isNotFound } from '../errors.js';
@@ -22,7 +22,7 @@ import {
   encodeHeader, type TarHeader,
 } from './tar-writer.js';
 import { hostIdNames, type IdNames } from './tar-writer-names.js';
-import { WHITEOUT_OPAQUE, WHITEOUT_PREFIX, isOpaqueDir, isWhiteoutStat, nativeDiffBlocker, readXattr } from './whiteout.js';
+import { WHITEOUT_OPAQUE, WHITEOUT_PREFIX, isOpaqueDir, isWhiteoutStat, listXattrs, nativeDiffBlocker, readXattr } from './whiteout.js';
 import { compareUtf8, walkLexical } from './walk.js';
 
 export type { IdNames } from './tar-writer-names.js';
@@ -56,7 +56,7 @@ function floorSeconds(ns: bigint): number {
  * Docker's FileInfoHeader + ReadSecurityXattrToTarHeader for one lstat'ed path; null for a
  * socket (Go refuses those; Docker logs and skips them).
  */
-async function fileHeader(name: Buffer, abs: Buffer, st: BigIntStats, ctx: TarContext): Promise<TarHeader | null> {
+function fileHeader(name: Buffer, abs: Buffer, st: BigIntStats, ctx: TarContext, xattrs: readonly string[]): TarHeader | null {
   const fmt = Number(st.mode) & S_IFMT;
   let typeflag: number;
   let size = 0;
@@ -65,7 +65,7 @@ async function fileHeader(name: Buffer, abs: Buffer, st: BigIntStats, ctx: TarCo
   switch (fmt) {
     case S_IFREG: typeflag = TYPE_REG; size = Number(st.size); break;
     case S_IFDIR: typeflag = TYPE_DIR; hname = Buffer.concat([name, Buffer.from('/')]); break;
-    case S_IFLNK: typeflag = TYPE_SYMLINK; linkname = await readlink(abs, { encoding: 'buffer' }); break;
+    case S_IFLNK: typeflag = TYPE_SYMLINK; linkname = readlinkSync(abs, { encoding: 'buffer' }); break;
     case S_IFCHR: typeflag = TYPE_CHAR; break;
     case S_IFBLK: typeflag = TYPE_BLOCK; break;
     case S_IFIFO: typeflag = TYPE_FIFO; break;
@@ -90,7 +90,7 @@ async function fileHeader(name: Buffer, abs: Buffer, st: BigIntStats, ctx: TarCo
     devmajor: isDev ? major(st.rdev) : 0,
     devminor: isDev ? minor(st.rdev) : 0,
   };
-  const cap = readXattr(abs, SECURITY_CAPABILITY);
+  const cap = xattrs.includes(SECURITY_CAPABILITY) ? readXattr(abs, SECURITY_CAPABILITY) : null;
   if (cap !== null) {
     let value = cap;
     // VFS_CAP_REVISION_3 carries a namespace root uid that means nothing outside this host: Docker
@@ -115,9 +115,9 @@ async function fileHeader(name: Buffer, abs: Buffer, st: BigIntStats, ctx: TarCo
 }
 
 async function writeData(abs: Buffer, size: number, ctx: TarContext): Promise<void> {
-  let fh;
+  let fd: number;
   try {
-    fh = await open(abs, 'r');
+    fd = openSync(abs, 'r');
   } catch (e) {
     throw fromNodeError(e, 'open', { path: abs.toString('utf8') });
   }
@@ -125,7 +125,12 @@ async function writeData(abs: Buffer, size: number, ctx: TarContext): Promise<vo
     let left = size;
     while (left > 0) {
       const want = Math.min(left, ctx.chunk.length);
-      const { bytesRead } = await fh.read(ctx.chunk, 0, want, size - left);
+      let bytesRead: number;
+      try {
+        bytesRead = readSync(fd, ctx.chunk, 0, want, size - left);
+      } catch (e) {
+        throw fromNodeError(e, 'read', { path: abs.toString('utf8') });
+      }
       if (bytesRead === 0) {
         throw new OverlayError('EIO', 'writeLayerTar', { path: abs.toString('utf8'), reason: 'file-shrank-during-diff' });
       }
@@ -136,7 +141,7 @@ async function writeData(abs: Buffer, size: number, ctx: TarContext): Promise<vo
     // A file that grew is cut at the size in its header, as Go's writer does (ErrWriteTooLong).
     await ctx.sink.write(dataPadding(size));
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 
@@ -169,13 +174,14 @@ async function makeContext(out: Writable, opts: WriteTarOptions): Promise<TarCon
  */
 export async function writeLayerTar(upperDir: string, out: Writable, opts: WriteTarOptions = {}): Promise<DiffLayerResult> {
   const ctx = await makeContext(out, opts);
-  for await (const { rel, abs, st } of walkLexical(upperDir)) {
+  for (const { rel, abs, st } of walkLexical(upperDir)) {
     const fmt = Number(st.mode) & S_IFMT;
-    const blocker = nativeDiffBlocker(abs, fmt === S_IFDIR, fmt === S_IFREG, opts.userxattr);
+    const xattrs = listXattrs(abs);
+    const blocker = nativeDiffBlocker(abs, fmt === S_IFDIR, fmt === S_IFREG, opts.userxattr, xattrs);
     if (blocker !== null) {
       throw new OverlayError('EOPNOTSUPP', 'writeLayerTar', { path: abs.toString('utf8'), reason: blocker });
     }
-    const h = await fileHeader(rel, abs, st, ctx);
+    const h = fileHeader(rel, abs, st, ctx, xattrs);
     if (h === null) continue;
     if (isWhiteoutStat(st)) {
       const slash = rel.lastIndexOf(0x2f);
@@ -183,7 +189,7 @@ export async function writeLayerTar(upperDir: string, out: Writable, opts: Write
       h.mode = 0o600;
       h.typeflag = TYPE_REG; // keeps a linkname set by the hard-link step (see the file note)
       h.size = 0;
-    } else if (fmt === S_IFDIR && isOpaqueDir(abs, opts.userxattr)) {
+    } else if (fmt === S_IFDIR && isOpaqueDir(abs, opts.userxattr, xattrs)) {
       await emit(h, abs, ctx);
       await emit({
         name: joinName(h.name, WHITEOUT_OPAQUE),
@@ -206,9 +212,23 @@ export async function writeLayerTar(upperDir: string, out: Writable, opts: Write
   return ctx.sink.finish();
 }
 
+/**
+ * Docker's `archive.Tar` of a whole tree (the naive Diff of a layer without parent: the merged
+ * mount as it is). Same walk and headers as `writeLayerTar`, but no whiteout or opaque conversion
+ * and no overlay checks: the tree is taken literally. Writes the whole archive, then ends `out`.
+ */
+export async function writeTreeTar(root: string, out: Writable, opts: WriteTarOptions = {}): Promise<DiffLayerResult> {
+  const ctx = await makeContext(out, opts);
+  for (const { rel, abs, st } of walkLexical(root)) {
+    const h = fileHeader(rel, abs, st, ctx, listXattrs(abs));
+    if (h !== null) await emit(h, abs, ctx);
+  }
+  return ctx.sink.finish();
+}
+
 /** The first entry of `upperDir` (lexical order) that forbids a native diff, or null. */
 export async function findNativeDiffBlocker(upperDir: string, opts: DiffLayerOptions = {}): Promise<{ path: string; reason: string } | null> {
-  for await (const { rel, abs, st } of walkLexical(upperDir)) {
+  for (const { rel, abs, st } of walkLexical(upperDir)) {
     const fmt = Number(st.mode) & S_IFMT;
     const reason = nativeDiffBlocker(abs, fmt === S_IFDIR, fmt === S_IFREG, opts.userxattr);
     if (reason !== null) return { path: `/${rel.toString('utf8')}`, reason };
@@ -255,12 +275,12 @@ export async function exportChanges(root: string, changes: Change[], out: Writab
     const abs = Buffer.concat([rootBuf, Buffer.from('/'), rel]);
     let st: BigIntStats;
     try {
-      st = await lstat(abs, { bigint: true });
+      st = lstatSync(abs, { bigint: true });
     } catch (e) {
       if (isNotFound(e)) continue;
       throw fromNodeError(e, 'lstat', { path: abs.toString('utf8') });
     }
-    const h = await fileHeader(rel, abs, st, ctx);
+    const h = fileHeader(rel, abs, st, ctx, listXattrs(abs));
     if (h !== null) await emit(h, abs, ctx);
   }
   return ctx.sink.finish();

@@ -5,7 +5,7 @@
  * a native diff (redirect_dir, metacopy): walking only the upper would lose lower content.
  */
 import type { BigIntStats } from 'node:fs';
-import { S_IFCHR, S_IFMT, lgetxattr } from '../sys/libc.js';
+import { S_IFCHR, S_IFMT, lgetxattr, llistxattr } from '../sys/libc.js';
 
 export const WHITEOUT_PREFIX = '.wh.';
 export const WHITEOUT_META_PREFIX = '.wh..wh.';
@@ -21,18 +21,33 @@ export function isWhiteoutStat(st: BigIntStats): boolean {
   return (Number(st.mode) & S_IFMT) === S_IFCHR && st.rdev === 0n;
 }
 
-/** The directory carries the opaque xattr with exactly the value "y". */
-export function isOpaqueDir(path: string | Buffer, userxattr: boolean | undefined): boolean {
-  const v = readXattr(path, `${overlayXattrPrefix(userxattr)}opaque`);
+/**
+ * The directory carries the opaque xattr with exactly the value "y". `present` (the entry's xattr
+ * names, when the caller listed them already) saves a lookup that would fail with ENODATA.
+ */
+export function isOpaqueDir(path: string | Buffer, userxattr: boolean | undefined, present?: readonly string[]): boolean {
+  const name = `${overlayXattrPrefix(userxattr)}opaque`;
+  if (present !== undefined && !present.includes(name)) return false;
+  const v = readXattr(path, name);
   return v !== null && v.length === 1 && v[0] === 0x79;
 }
 
 /** Which overlay feature in an upper entry makes its tree not self-contained, or null. */
-export function nativeDiffBlocker(path: string | Buffer, isDir: boolean, isReg: boolean, userxattr: boolean | undefined): string | null {
+export function nativeDiffBlocker(path: string | Buffer, isDir: boolean, isReg: boolean, userxattr: boolean | undefined, present?: readonly string[]): string | null {
+  if (!isDir && !isReg) return null;
+  const names = present ?? listXattrs(path);
   const prefix = overlayXattrPrefix(userxattr);
-  if (isDir && readXattr(path, `${prefix}redirect`) !== null) return 'upper-has-redirect';
-  if (isReg && readXattr(path, `${prefix}metacopy`) !== null) return 'upper-has-metacopy';
+  if (isDir && names.includes(`${prefix}redirect`)) return 'upper-has-redirect';
+  if (isReg && names.includes(`${prefix}metacopy`)) return 'upper-has-metacopy';
   return null;
+}
+
+/** llistxattr for a string or raw-bytes path ([] for a name that is not valid UTF-8, see readXattr). */
+export function listXattrs(path: string | Buffer): string[] {
+  if (typeof path === 'string') return llistxattr(path);
+  const p = path.toString('utf8');
+  if (!Buffer.from(p, 'utf8').equals(path)) return [];
+  return llistxattr(p);
 }
 
 /**

@@ -78,7 +78,9 @@ export class CopyUp {
       this.copyXattrs(src, tmp);
       if (dir || st.nlink === 1n) {
         const origin = encodeOrigin(src, this.layers.root(layer));
-        if (origin !== null) lsetxattr(tmp, this.layers.x('origin'), origin);
+        // Like the kernel's ovl_check_setxattr: an fs/object refusing the xattr just gets no origin
+        // (user.* xattrs are refused on symlinks and devices in userxattr mode).
+        if (origin !== null) setIgnoringRefusal(tmp, this.layers.x('origin'), origin);
       }
       lchownSync(tmp, Number(st.uid), Number(st.gid));
       if (fmt !== S_IFLNK) chmodSync(tmp, Number(st.mode) & 0o7777);
@@ -119,6 +121,15 @@ export class CopyUp {
       const v = lgetxattr(src, name);
       if (v !== null) lsetxattr(dst, name, v);
     }
+  }
+}
+
+function setIgnoringRefusal(path: string, name: string, value: Buffer): void {
+  try {
+    lsetxattr(path, name, value);
+  } catch (e) {
+    const c = (e as { code?: string }).code;
+    if (c !== 'EPERM' && c !== 'EOPNOTSUPP' && c !== 'ENOTSUP') throw e;
   }
 }
 

@@ -7,7 +7,7 @@
  */
 import { lstatSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
-import { lgetxattr, S_IFCHR, S_IFMT, S_IFREG } from '../sys/libc.js';
+import { lgetxattr, llistxattr, S_IFCHR, S_IFMT, S_IFREG } from '../sys/libc.js';
 import { OverlayError } from '../errors.js';
 
 export interface OverlayEngineOptions {
@@ -88,6 +88,21 @@ export class LayerStack {
     return this.getPrivate(path, 'opaque') === 'y';
   }
 
+  /**
+   * The private markers of a dir in one call when it has none (the common case): llistxattr first,
+   * values only for names that are there.
+   */
+  dirMarkers(path: string): { opaque: string | null; redirect: string | null } {
+    const names = llistxattr(path);
+    if (names.length === 0) return { opaque: null, redirect: null };
+    const o = this.x('opaque');
+    const r = this.x('redirect');
+    return {
+      opaque: names.includes(o) ? this.getPrivate(path, 'opaque') : null,
+      redirect: names.includes(r) ? this.getPrivate(path, 'redirect') : null,
+    };
+  }
+
   /** Whiteout test for an entry already lstat'ed; `layer` decides whether xwhiteouts count. */
   isWhiteout(path: string, st: BigIntStats, layer: number, parentReal: string): boolean {
     const fmt = Number(st.mode) & S_IFMT;
@@ -103,7 +118,7 @@ export class LayerStack {
 /** lstat that returns null for ENOENT/ENOTDIR (a missing name in one layer). */
 export function lstatOrNull(path: string): BigIntStats | null {
   try {
-    return lstatSync(path, { bigint: true });
+    return lstatSync(path, { bigint: true, throwIfNoEntry: false }) ?? null;
   } catch (e) {
     const code = (e as { code?: string }).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;

@@ -99,9 +99,10 @@ export class Lookup {
         if (!dir) break;
         hits.push({ layer: ph.layer, real });
       }
-      if (this.layers.isOpaqueDir(real)) break;
+      const marks = this.layers.dirMarkers(real);
+      if (marks.opaque === 'y') break;
       if (this.layers.followRedirects) {
-        const r = this.layers.getPrivate(real, 'redirect');
+        const r = marks.redirect;
         if (r !== null && r.length > 0) {
           if (hits.length === 1) redirect = r;
           if (r.startsWith('/')) absRedirect = r;

@@ -10,7 +10,7 @@
 import {
   accessSync, chmodSync, closeSync, linkSync, lchownSync, mkdirSync, openSync, readFileSync,
   readlinkSync, renameSync, rmdirSync, statfsSync, symlinkSync, truncateSync, unlinkSync,
-  readdirSync, constants as fsc,
+  readdirSync, readSync, constants as fsc,
 } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -248,7 +248,9 @@ export class OverlayEngine implements HandleRegistry {
     return this.run('open', path, () => {
       const n = this.existing(path, true, 'open');
       if (isDir(n)) throw new OverlayError('EISDIR', 'read', { path });
-      const b = readFileSync(n.hits[0]!.real);
+      const fmt = Number(n.st!.mode) & S_IFMT;
+      const real = n.hits[0]!.real;
+      const b = fmt === S_IFREG ? readFileSync(real) : readSpecial(real, fmt);
       return encoding === undefined ? b : b.toString(encoding);
     });
   }
@@ -290,12 +292,12 @@ export class OverlayEngine implements HandleRegistry {
 
   private xattrNode(path: string, follow: boolean, op: string, name: string, write: boolean): Node {
     const n = this.existing(path, follow, op);
+    if (write) this.writable(op, path);
     if (this.layers.isPrivateXattr(name)) throw new OverlayError('EOPNOTSUPP', op, { path, reason: 'overlay-private-xattr' });
     const fmt = Number(n.st!.mode) & S_IFMT;
     if (name.startsWith('user.') && fmt !== S_IFREG && fmt !== S_IFDIR) {
       throw new OverlayError(write ? 'EPERM' : 'ENODATA', op, { path });
     }
-    if (write) this.writable(op, path);
     return n;
   }
 
@@ -414,7 +416,10 @@ export class OverlayEngine implements HandleRegistry {
         real = n.hits[0]!.real;
       }
     }
-    const realFlags = flags & ~(fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW);
+    let realFlags = flags & ~(fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW);
+    // A FIFO opens non-blocking: an async API must never park the whole event loop waiting for a
+    // peer (a write-open with no reader fails with ENXIO, a read sees EOF).
+    if (n.st !== null && (Number(n.st.mode) & S_IFMT) === S_IFIFO) realFlags |= fsc.O_NONBLOCK;
     const fd = openSync(real, realFlags);
     const h = new OverlayFileHandle(this, fd, real, n.path, {
       read: acc === fsc.O_RDONLY || acc === fsc.O_RDWR,
@@ -498,8 +503,8 @@ export class OverlayEngine implements HandleRegistry {
       const src = this.existing(existingPath, false, 'link');
       const dst = this.lookup.resolve(newPath, false, 'link');
       if (dst.st !== null) throw new OverlayError('EEXIST', 'link', { path: existingPath, dest: newPath });
-      if (isDir(src)) throw new OverlayError('EPERM', 'link', { path: existingPath, dest: newPath });
       this.writable('link', existingPath);
+      if (isDir(src)) throw new OverlayError('EPERM', 'link', { path: existingPath, dest: newPath });
       const hadLower = hasLower(src);
       const srcUpper = this.copyUp.ensureUpper(src, 'link');
       // Re-resolve: the copy-up may have created the new parent's upper dir.
@@ -513,19 +518,21 @@ export class OverlayEngine implements HandleRegistry {
 
   unlink(path: string): Promise<void> {
     return this.run('unlink', path, () => {
-      const n = this.existing(path, false, 'unlink');
-      if (isDir(n)) throw new OverlayError('EISDIR', 'unlink', { path });
+      const n = this.lookup.resolve(path, false, 'unlink');
       this.writable('unlink', path);
+      if (n.st === null) throw new OverlayError('ENOENT', 'unlink', { path });
+      if (isDir(n)) throw new OverlayError('EISDIR', 'unlink', { path });
       this.remove(n, false, 'unlink');
     });
   }
 
   rmdir(path: string): Promise<void> {
     return this.run('rmdir', path, () => {
-      const n = this.existing(path, false, 'rmdir');
-      if (!isDir(n)) throw new OverlayError('ENOTDIR', 'rmdir', { path });
+      const n = this.lookup.resolve(path, false, 'rmdir');
       if (n.parent === null) throw new OverlayError('EBUSY', 'rmdir', { path });
       this.writable('rmdir', path);
+      if (n.st === null) throw new OverlayError('ENOENT', 'rmdir', { path });
+      if (!isDir(n)) throw new OverlayError('ENOTDIR', 'rmdir', { path });
       if (!isEmptyDir(this.layers, n)) throw new OverlayError('ENOTEMPTY', 'rmdir', { path });
       this.remove(n, true, 'rmdir');
     });
@@ -566,6 +573,7 @@ export class OverlayEngine implements HandleRegistry {
     // Kernel order: both parent paths first, then the old name (ENOENT), then the new one.
     const old = this.lookup.resolve(oldPath, false, op);
     let nw = this.lookup.resolve(newPath, false, op);
+    this.writable(op, oldPath);
     if (old.st === null) throw new OverlayError('ENOENT', op, init);
     if (old.parent === null || nw.parent === null) throw new OverlayError('EBUSY', op, init);
     const oldDir = isDir(old);
@@ -637,6 +645,30 @@ function absoluteRedirect(n: Node): string {
   }
   const s = parts.join('/');
   return s.startsWith('/') ? s : `/${s}`;
+}
+
+/** Read what a FIFO/device offers right now without blocking (a FIFO with no writer gives EOF). */
+function readSpecial(real: string, fmt: number): Buffer {
+  const fd = openSync(real, fsc.O_RDONLY | (fmt === S_IFIFO ? fsc.O_NONBLOCK : 0));
+  try {
+    const chunks: Buffer[] = [];
+    const buf = Buffer.alloc(65536);
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(fd, buf, 0, buf.length, null);
+      } catch (e) {
+        if ((e as { code?: string }).code === 'EAGAIN') break;
+        throw e;
+      }
+      if (n === 0) break;
+      chunks.push(Buffer.from(buf.subarray(0, n)));
+      if (fmt !== S_IFIFO && chunks.length >= 16) break;
+    }
+    return Buffer.concat(chunks);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function readdirNames(dir: string): string[] {

@@ -40,8 +40,11 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
     fh = undefined;
     await rename(tmp, path);
   } catch (e) {
-    await fh?.close().catch(() => undefined);
-    await unlink(tmp).catch(() => undefined);
+    // Best-effort cleanup on the error path: the first error is the one the caller needs.
+    await fh?.close().catch((c: unknown) => void c);
+    await unlink(tmp).catch((c: unknown) => {
+      if (!hasCode(c, 'ENOENT')) throw fromNodeError(c, 'unlink', { path: tmp, cause: e });
+    });
     throw fromNodeError(e, 'writeFileAtomic', { path });
   }
   await fsyncDir(dir);

@@ -14,3 +14,4 @@ export { DataRoot, TAR_SPLIT_FILE } from './layout.js';
 export type { LayerRecord, ContainerRecord, MountRecord } from './metadata.js';
 export { chainIds, chainOf, sha256Digest, EMPTY_LAYER_DIFF_ID } from './digest.js';
 export { parseTagRef, formatTag } from './reference.js';
+export { containerEngine } from './container-engine.js';

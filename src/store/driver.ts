@@ -19,7 +19,7 @@
  * while the kernel's mount table cannot.
  */
 import type { Writable } from 'node:stream';
-import { chmod, chown, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, rmdir, stat, symlink, unlink } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readFile, readdir, readlink, rm, rmdir, stat, symlink, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { OverlayError, fromNodeError, hasCode, isNotFound } from '../errors.js';
 import type { ApplyLayerOptions, ApplyLayerResult, Change, DiffLayerResult } from '../archive/types.js';
@@ -28,11 +28,10 @@ import { fsyncDir, writeFileAtomic } from '../fsutil/atomic.js';
 import { isOverlayMountPoint, mountOverlay, recursiveUnmount, unmount, type MountMethod } from '../mount/index.js';
 import { backingFs, dTypeNotSupportedMessage, probeDType, probeIndexParam, probeMetacopy, probeNativeDiff, probeOverlay, probeUserxattr } from '../probe/index.js';
 import { renameat2, RENAME_NOREPLACE } from '../sys/libc.js';
-import {
-  LINK_DIR, MAX_DEPTH, MODE, STAGING_PREFIX,
-  layerDir, layerPaths, layerPathsIn, linkDir, linkPath, linkTarget, lowerEntry, type LayerPaths,
-} from './layout.js';
+import { LINK_DIR, MODE, STAGING_PREFIX, kernelWorkDir, layerDir, layerPaths, layerPathsIn, linkDir, linkPath, linkTarget, type LayerPaths } from './layout.js';
 import { isLinkId, newLinkId } from './short-link.js';
+import { lowerChain, lowerDirs, markCommitted, readLinkId, readLowerEntries } from './layer-files.js';
+import { ensureRemoveAll, ignoreCodes, mkdirMode, pathExists, processAlive } from './fs-helpers.js';
 import { parseDriverOptions, parseLayerStorageOpt } from './options.js';
 
 /** The archive functions the driver composes (replaceable for tests and fault injection). */
@@ -80,7 +79,6 @@ function checkId(id: string, op: string): void {
   }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class Overlay2Driver {
   private readonly locks = new Map<string, Promise<void>>();
@@ -190,9 +188,9 @@ export class Overlay2Driver {
       if (!name.startsWith(STAGING_PREFIX)) continue;
       const m = /-(\d+)-[^-]+$/.exec(name);
       const pid = m ? Number(m[1]) : NaN;
-      if (Number.isInteger(pid) && pid !== process.pid && processAlive(pid)) continue;
-      if (pid === process.pid && [...this.inflight.values()].length > 0) continue;
-      await this.ensureRemoveAll(join(this.home, name));
+      // Live owners (this process included: another driver instance may be importing) keep theirs.
+      if (Number.isInteger(pid) && processAlive(pid)) continue;
+      await ensureRemoveAll(join(this.home, name));
       removed.push(name);
     }
     return removed;
@@ -220,7 +218,7 @@ export class Overlay2Driver {
     for (const id of await this.list()) {
       let link: string;
       try {
-        link = await this.readLink(id);
+        link = await readLinkId(this.home, id);
       } catch (e) {
         this.log(`repairLinks: layer ${id}: ${String(e)}`);
         continue;
@@ -293,84 +291,14 @@ export class Overlay2Driver {
       await writeFileAtomic(p.link, link, MODE.link);
       if (parent === null) return;
       await mkdirMode(p.work, MODE.work);
-      await this.markCommitted(parent, id);
-      const lowers = await this.lowerChain(parent, id);
+      await markCommitted(this.home, parent, id);
+      const lowers = await lowerChain(this.home, parent, id);
       await writeFileAtomic(p.lower, lowers.join(':'), MODE.lower);
     } catch (e) {
-      if (link !== undefined) await unlink(linkPath(this.home, link)).catch(() => undefined);
+      if (link !== undefined) await unlink(linkPath(this.home, link)).catch(ignoreCodes('ENOENT'));
       if (created) await rm(p.dir, { recursive: true, force: true });
       throw fromNodeError(e, 'create', { layer: id });
     }
-  }
-
-  /** Write the empty `committed` marker into `parent` (Docker: a missing parent fails here). */
-  private async markCommitted(parent: string, child: string): Promise<void> {
-    const pp = layerPaths(this.home, parent);
-    try {
-      await writeFileAtomic(pp.committed, '', MODE.committed);
-    } catch (e) {
-      if (isNotFound(e)) throw new OverlayError('ENOENT', 'create', { path: pp.dir, layer: child, reason: 'parent-not-found', detail: `invalid output path: ${pp.committed}` });
-      throw e;
-    }
-  }
-
-  /** Docker's getLower: `l/<parent link>` followed by the parent's own lowers; ≤ 128 entries. */
-  private async lowerChain(parent: string, child: string): Promise<string[]> {
-    const pp = layerPaths(this.home, parent);
-    try {
-      await lstat(pp.dir);
-    } catch (e) {
-      throw fromNodeError(e, 'create', { path: pp.dir, layer: child, reason: 'parent-not-found' });
-    }
-    const link = await this.readLink(parent);
-    const lowers = [lowerEntry(link)];
-    try {
-      const parentLower = await readFile(pp.lower, 'utf8');
-      if (parentLower !== '') lowers.push(...parentLower.split(':'));
-    } catch (e) {
-      if (!isNotFound(e)) throw fromNodeError(e, 'read', { path: pp.lower, layer: parent });
-    }
-    if (lowers.length > MAX_DEPTH) {
-      throw new OverlayError('EINVAL', 'create', { layer: child, reason: 'chain-too-deep', detail: 'max depth exceeded' });
-    }
-    return lowers;
-  }
-
-  /** The layer's link id; a missing, empty or malformed `link` is a clear error (B36). */
-  private async readLink(id: string): Promise<string> {
-    const p = layerPaths(this.home, id);
-    let link: string;
-    try {
-      link = (await readFile(p.link, 'utf8')).trim();
-    } catch (e) {
-      throw fromNodeError(e, 'read', { path: p.link, layer: id, reason: 'layer-link-unreadable' });
-    }
-    if (!isLinkId(link)) {
-      throw new OverlayError('EINVAL', 'read', { path: p.link, layer: id, reason: 'corrupt-link-file', detail: `link file holds ${JSON.stringify(link.slice(0, 40))}, not a 26-char link id` });
-    }
-    return link;
-  }
-
-  /** Entries of `lower` (`l/<link>`), validated; [] for a base layer; null if the layer has no lower file. */
-  private async readLowers(id: string): Promise<string[] | null> {
-    const p = layerPaths(this.home, id);
-    let text: string;
-    try {
-      text = await readFile(p.lower, 'utf8');
-    } catch (e) {
-      if (isNotFound(e)) return null;
-      throw fromNodeError(e, 'read', { path: p.lower, layer: id });
-    }
-    const entries = text === '' ? [] : text.split(':');
-    for (const e of entries) {
-      if (!e.startsWith(`${LINK_DIR}/`) || !isLinkId(e.slice(LINK_DIR.length + 1))) {
-        throw new OverlayError('EINVAL', 'read', { path: p.lower, layer: id, reason: 'corrupt-lower-file', detail: `bad lower entry ${JSON.stringify(e.slice(0, 60))}` });
-      }
-    }
-    if (entries.length === 0) {
-      throw new OverlayError('EINVAL', 'read', { path: p.lower, layer: id, reason: 'corrupt-lower-file', detail: 'lower file is empty' });
-    }
-    return entries;
   }
 
   // ---- createFromTar ----------------------------------------------------------------------------
@@ -393,7 +321,11 @@ export class Overlay2Driver {
     const running = this.inflight.get(id);
     if (running !== undefined) {
       if (running.key === key) return running.done;
-      await running.done.catch(() => undefined);
+      // Only wait for it to settle: its outcome belongs to its own caller.
+      await running.done.then(
+        () => undefined,
+        () => undefined,
+      );
     }
     const done = this.createFromTarOnce(id, parent, tarFile, opts);
     this.inflight.set(id, { key, done });
@@ -407,7 +339,7 @@ export class Overlay2Driver {
   private async createFromTarOnce(id: string, parent: string | null, tarFile: string, opts: ApplyLayerOptions): Promise<ApplyLayerResult> {
     const target = layerDir(this.home, id);
     if (await pathExists(target)) throw new OverlayError('EEXIST', 'createFromTar', { path: target, layer: id, reason: 'layer-exists' });
-    const lowers = parent === null ? null : await this.lowerChain(parent, id);
+    const lowers = parent === null ? null : await lowerChain(this.home, parent, id);
     let staging: string;
     try {
       staging = await mkdtemp(join(this.home, `${STAGING_PREFIX}${id}-${process.pid}-`));
@@ -428,7 +360,7 @@ export class Overlay2Driver {
       }
       const result = await this.ops.applyLayer(tarFile, sp.diff, { ...opts, userxattr: opts.userxattr ?? this.features.userxattr });
       await fsyncDir(sp.diff);
-      if (parent !== null) await this.markCommitted(parent, id);
+      if (parent !== null) await markCommitted(this.home, parent, id);
       try {
         renameat2(staging, target, RENAME_NOREPLACE);
       } catch (e) {
@@ -443,7 +375,7 @@ export class Overlay2Driver {
     } catch (e) {
       // Nothing of this attempt may stay visible: the staging dir, or the renamed dir whose link failed.
       if (linked !== undefined) await rm(linked, { force: true });
-      await this.ensureRemoveAll(renamed ? target : staging).catch((c: unknown) => this.log(`createFromTar cleanup of ${staging}: ${String(c)}`));
+      await ensureRemoveAll(renamed ? target : staging).catch((c: unknown) => this.log(`createFromTar cleanup of ${staging}: ${String(c)}`));
       throw fromNodeError(e, 'createFromTar', { layer: id });
     }
   }
@@ -468,25 +400,8 @@ export class Overlay2Driver {
       if (link === '') this.log(`refusing to remove empty link for layer ${id}`);
       else if (link !== undefined && isLinkId(link)) await rm(linkPath(this.home, link), { force: true });
       this.refs.delete(p.merged);
-      await this.ensureRemoveAll(p.dir);
+      await ensureRemoveAll(p.dir);
     });
-  }
-
-  /** Unmount everything below `dir`, then remove it, retrying EBUSY 50 × 100 ms. */
-  private async ensureRemoveAll(dir: string): Promise<void> {
-    recursiveUnmount(dir);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await rm(dir, { recursive: true, force: true });
-        return;
-      } catch (e) {
-        if (attempt >= 50 || !hasCode(e, 'EBUSY', 'ENOTEMPTY')) throw fromNodeError(e, 'remove', { path: dir });
-        const busy = (e as { path?: string }).path;
-        if (busy !== undefined) unmount(busy, true);
-        recursiveUnmount(dir);
-        await sleep(100);
-      }
-    }
   }
 
   async exists(id: string): Promise<boolean> {
@@ -521,7 +436,7 @@ export class Overlay2Driver {
       } catch (e) {
         throw fromNodeError(e, 'get', { path: p.dir, layer: id });
       }
-      const lowers = await this.readLowers(id);
+      const lowers = await readLowerEntries(this.home, id);
       if (lowers === null) return p.diff;
       const count = this.refCount(p.merged) + 1;
       this.refs.set(p.merged, count);
@@ -533,7 +448,7 @@ export class Overlay2Driver {
         if (left <= 0) {
           this.refs.delete(p.merged);
           unmount(p.merged);
-          await rmdir(p.merged).catch(() => undefined);
+          await rmdir(p.merged).catch(ignoreCodes('ENOENT', 'ENOTEMPTY', 'EBUSY'));
         } else this.refs.set(p.merged, left);
         throw fromNodeError(e, 'get', { layer: id });
       }
@@ -558,8 +473,8 @@ export class Overlay2Driver {
       : mountOverlay({ ...common, lowers: abs, upper: p.diff, work: p.work });
     if (!readonly) {
       // The kernel creates work/work; Docker chowns it to the (remapped) root after every rw mount.
-      await chown(join(p.work, 'work'), process.getuid?.() ?? 0, process.getgid?.() ?? 0).catch((e: unknown) => {
-        if (!isNotFound(e)) throw fromNodeError(e, 'chown', { path: join(p.work, 'work') });
+      await chown(kernelWorkDir(p), process.getuid?.() ?? 0, process.getgid?.() ?? 0).catch((e: unknown) => {
+        if (!isNotFound(e)) throw fromNodeError(e, 'chown', { path: kernelWorkDir(p) });
       });
     }
   }
@@ -638,18 +553,7 @@ export class Overlay2Driver {
 
   /** Real paths of the lowers (top→bottom), or null for a base layer. */
   async lowerDirs(id: string): Promise<string[] | null> {
-    const lowers = await this.readLowers(id);
-    if (lowers === null) return null;
-    const out: string[] = [];
-    for (const l of lowers) {
-      const abs = join(this.home, l);
-      try {
-        out.push(resolve(dirname(abs), await readlink(abs)));
-      } catch (e) {
-        throw fromNodeError(e, 'readlink', { path: abs, layer: id, reason: 'missing-lower-link' });
-      }
-    }
-    return out;
+    return lowerDirs(this.home, id);
   }
 
   /** Unmount everything under home (directories stay). */
@@ -729,30 +633,3 @@ export class Overlay2Driver {
   }
 }
 
-async function mkdirMode(path: string, mode: number): Promise<void> {
-  try {
-    await mkdir(path, { mode });
-  } catch (e) {
-    if (!hasCode(e, 'EEXIST')) throw e;
-  }
-  await chmod(path, mode);
-}
-
-async function pathExists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch (e) {
-    if (hasCode(e, 'ENOENT', 'ENOTDIR')) return false;
-    throw fromNodeError(e, 'lstat', { path });
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return !hasCode(e, 'ESRCH');
-  }
-}

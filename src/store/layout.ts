@@ -60,6 +60,9 @@ export function layerPathsIn(dir: string): LayerPaths {
   };
 }
 
+/** The dir overlayfs creates inside a workdir (`work/work`), chowned after each rw mount. */
+export const kernelWorkDir = (p: LayerPaths): string => join(p.work, 'work');
+
 export const layerDir = (home: string, id: string): string => join(home, id);
 export const layerPaths = (home: string, id: string): LayerPaths => layerPathsIn(layerDir(home, id));
 export const linkDir = (home: string): string => join(home, LINK_DIR);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync, symlinkSync, linkSync, chownSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
-import { exportChanges, findNativeDiffBlocker, writeLayerTar } from '../../src/archive/diff-layer.js';
+import { exportChanges, findNativeDiffBlocker, writeLayerTar, writeTreeTar } from '../../src/archive/diff-layer.js';
 import { lsetxattr, lutimesNs, mknod, S_IFCHR, S_IFBLK, timespecFromNs } from '../../src/sys/libc.js';
 import { hasCode } from '../../src/errors.js';
 import { requiresRoot, tempDir } from '../helpers/requires.js';
@@ -184,4 +184,25 @@ test('exportChanges() writes Docker naive-diff entries: sorted, deletions as mod
   const wh = entries[3]!;
   assert.ok(wh.mtime >= before && wh.mtime <= Math.round(Date.now() / 1000));
   assert.deepEqual([wh.uname, wh.gname], ['', '']);
+});
+
+test('B19: names are bytes — an invalid-UTF-8 name with a newline goes out verbatim in PAX path', async (t) => {
+  const d = tempDir(t);
+  const raw = Buffer.from([0x66, 0xff, 0x0a, 0x67]);
+  writeFileSync(Buffer.concat([Buffer.from(`${d}/`), raw]), 'x');
+  const { data } = await tarOfUpper(d);
+  const rec = Buffer.concat([Buffer.from('13 path='), raw, Buffer.from('\n')]);
+  assert.ok(data.includes(rec), 'PAX path record with the raw bytes');
+  assert.equal(data.subarray(512 * 2, 512 * 2 + 4).toString('latin1'), 'f\ng\0'); // main header: ASCII only
+});
+
+test('writeTreeTar() tars a tree literally: no whiteout or opaque conversion', async (t) => {
+  if (!requiresRoot(t)) return;
+  const d = tempDir(t);
+  mkdirSync(join(d, 'o'));
+  lsetxattr(join(d, 'o'), 'trusted.overlay.opaque', 'y');
+  writeFileSync(join(d, 'o/f'), 'f');
+  const c = new Collector();
+  await writeTreeTar(d, c);
+  assert.deepEqual((await readTar(c.data)).map((e) => e.name), ['o/', 'o/f']);
 });

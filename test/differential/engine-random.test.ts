@@ -64,17 +64,24 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ op: fc.constant('readlink' as const), p: path }),
 );
 
-for (const redirectDir of [false, true]) {
-  test(`random op sequences: engine and kernel agree (redirect_dir=${redirectDir ? 'on' : 'off'})`, async (t) => {
+const variants: Array<{ label: string; redirectDir?: boolean; userxattr?: boolean; readonly?: boolean; share: number }> = [
+  { label: 'default options', share: 1 },
+  { label: 'redirect_dir=on', redirectDir: true, share: 1 },
+  { label: 'userxattr', userxattr: true, share: 0.25 },
+  { label: 'read-only (no upper)', readonly: true, share: 0.25 },
+];
+
+variants.forEach((v, vi) => {
+  test(`random op sequences: engine and kernel agree (${v.label})`, async (t) => {
     if (!requiresOverlay(t)) return;
     const root = tempDir(t);
     let n = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 12 }), async (ops) => {
-        const diffs = await differential(join(root, String(n++)), { lowers, ops, redirectDir });
+        const diffs = await differential(join(root, String(n++)), { lowers, ops, redirectDir: v.redirectDir, userxattr: v.userxattr, readonly: v.readonly });
         assert.deepEqual(diffs, [], JSON.stringify(ops));
       }),
-      { numRuns: RUNS, seed: SEED + (redirectDir ? 1 : 0), endOnFailure: true, includeErrorInReport: true },
+      { numRuns: Math.max(1, Math.round(RUNS * v.share)), seed: SEED + vi, endOnFailure: true, includeErrorInReport: true },
     );
   });
-}
+});

@@ -7,7 +7,7 @@
  * against the host root, in the engine against the merged root (by design).
  */
 import {
-  appendFileSync, chmodSync, chownSync, closeSync, lchownSync, linkSync, lstatSync, mkdirSync, openSync,
+  chmodSync, readSync, writeSync, constants as fsc, chownSync, closeSync, lchownSync, linkSync, lstatSync, mkdirSync, openSync,
   readFileSync, readdirSync, readlinkSync, realpathSync, renameSync, rmdirSync, statSync, symlinkSync, truncateSync,
   unlinkSync, writeFileSync,
 } from 'node:fs';
@@ -60,6 +60,10 @@ export interface Scenario {
   upper?: LayerEntry[];
   ops: Op[];
   redirectDir?: boolean;
+  /** Private xattrs in user.overlay.* (kernel `userxattr`). */
+  userxattr?: boolean;
+  /** No upper: a read-only overlay (the kernel needs two lowers for that). */
+  readonly?: boolean;
 }
 
 export interface RunResult {
@@ -72,7 +76,7 @@ export interface RunResult {
 const FIXED_NS = 1_600_000_000_123_456_789n;
 
 /** Build one layer dir from entries (parents implied), all times fixed, dirs timed last. */
-export function buildLayer(root: string, entries: LayerEntry[]): void {
+export function buildLayer(root: string, entries: LayerEntry[], prefix = 'trusted.overlay.'): void {
   mkdirSync(root, { recursive: true });
   const dirs = new Set<string>([root]);
   const mkParents = (p: string): void => {
@@ -96,7 +100,7 @@ export function buildLayer(root: string, entries: LayerEntry[]): void {
       case 'dir':
         mkdirSync(p, { recursive: true });
         chmodSync(p, e.mode ?? 0o755);
-        if (e.opaque !== undefined) lsetxattr(p, 'trusted.overlay.opaque', e.opaque);
+        if (e.opaque !== undefined) lsetxattr(p, `${prefix}opaque`, e.opaque);
         for (const [k, v] of Object.entries(e.xattrs ?? {})) lsetxattr(p, k, v);
         dirs.add(p);
         break;
@@ -108,7 +112,7 @@ export function buildLayer(root: string, entries: LayerEntry[]): void {
         break;
       case 'xwhiteout':
         writeFileSync(p, '');
-        lsetxattr(p, 'trusted.overlay.whiteout', 'y');
+        lsetxattr(p, `${prefix}whiteout`, 'y');
         break;
       case 'fifo':
         mknod(p, S_IFIFO | 0o644);
@@ -142,11 +146,10 @@ function describeStat(st: { mode: number | bigint; uid: number | bigint; gid: nu
   return `${fmt.toString(8)} ${(mode & 0o7777).toString(8)} ${st.uid}:${st.gid} size=${size} rdev=${st.rdev} nlink=${fmt === S_IFDIR ? '-' : st.nlink}`;
 }
 
-const PRIVATE = 'trusted.overlay.';
 const VALUE_CHECKED = new Set(['opaque', 'redirect', 'impure', 'whiteout']);
 
 /** Snapshot of a real directory tree (used for the upper). */
-export function snapshotDir(root: string): Map<string, string> {
+export function snapshotDir(root: string, PRIVATE = 'trusted.overlay.'): Map<string, string> {
   const out = new Map<string, string>();
   walk(root, (p) => {
     const rel = p === root ? '/' : p.slice(root.length);
@@ -160,8 +163,9 @@ export function snapshotDir(root: string): Map<string, string> {
     if (fmt === S_IFREG) d += ` h=${hashOf(readFileSync(p))}`;
     if (fmt === S_IFLNK) d += ` ->${readlinkSync(p)}`;
     const xs = llistxattr(p).sort().map((x) => {
-      if (x.startsWith(PRIVATE)) {
-        const short = x.slice(PRIVATE.length);
+      const priv = [PRIVATE, 'trusted.overlay.', 'user.overlay.'].find((pre) => x.startsWith(pre));
+      if (priv !== undefined) {
+        const short = x.slice(priv.length);
         return VALUE_CHECKED.has(short) ? `${x}=${lgetxattr(p, x)?.toString('latin1')}` : x;
       }
       return `${x}=${lgetxattr(p, x)?.toString('latin1')}`;
@@ -174,12 +178,44 @@ export function snapshotDir(root: string): Map<string, string> {
   return out;
 }
 
+function writeNb(p: string, flags: number, data: string): void {
+  const fd = openSync(p, flags | fsc.O_NONBLOCK, 0o666);
+  try {
+    writeSync(fd, data);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readNb(p: string): Buffer {
+  const fd = openSync(p, fsc.O_RDONLY | fsc.O_NONBLOCK);
+  try {
+    const chunks: Buffer[] = [];
+    const buf = Buffer.alloc(65536);
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(fd, buf, 0, buf.length, null);
+      } catch (e) {
+        if (codeOf(e) === 'EAGAIN') break;
+        throw e;
+      }
+      if (n === 0) break;
+      chunks.push(Buffer.from(buf.subarray(0, n)));
+    }
+    return Buffer.concat(chunks);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function kernelOp(m: string, o: Op): string {
   const P = (p: string): string => join(m, p);
   switch (o.op) {
-    case 'write': writeFileSync(P(o.p), o.data); return 'ok';
-    case 'append': appendFileSync(P(o.p), o.data); return 'ok';
-    case 'openrw': closeSync(openSync(P(o.p), 'r+')); return 'ok';
+    // O_NONBLOCK everywhere a FIFO could be opened: the engine never blocks on one either.
+    case 'write': writeNb(P(o.p), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC, o.data); return 'ok';
+    case 'append': writeNb(P(o.p), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_APPEND, o.data); return 'ok';
+    case 'openrw': closeSync(openSync(P(o.p), fsc.O_RDWR | fsc.O_NONBLOCK)); return 'ok';
     case 'mkdir': mkdirSync(P(o.p), o.mode ?? 0o755); return 'ok';
     case 'rmdir': rmdirSync(P(o.p)); return 'ok';
     case 'unlink': unlinkSync(P(o.p)); return 'ok';
@@ -195,7 +231,7 @@ function kernelOp(m: string, o: Op): string {
     case 'mkfifo': mknod(P(o.p), S_IFIFO | 0o644); return 'ok';
     case 'mknod': mknod(P(o.p), (o.kind === 'chr' ? S_IFCHR : S_IFBLK) | 0o600, o.major, o.minor); return 'ok';
     case 'utimes': { const t = timespecFromNs(BigInt(o.ns)); lutimesNs(P(o.p), t, t); return 'ok'; }
-    case 'read': return hashOf(readFileSync(P(o.p)));
+    case 'read': return hashOf(readNb(P(o.p)));
     case 'readdir': return readdirSync(P(o.p)).sort().join(',');
     case 'stat': return describeStat(statSync(P(o.p), { bigint: true }));
     case 'lstat': return describeStat(lstatSync(P(o.p), { bigint: true }));
@@ -272,13 +308,14 @@ export function snapshotMount(m: string): Map<string, string> {
 }
 
 function layerDirs(base: string, sc: Scenario): { lowers: string[]; upper: string; work: string } {
+  const prefix = sc.userxattr === true ? 'user.overlay.' : 'trusted.overlay.';
   const lowers = sc.lowers.map((entries, i) => {
     const d = join(base, `l${i}`);
-    buildLayer(d, entries);
+    buildLayer(d, entries, prefix);
     return d;
   });
   const upper = join(base, 'u');
-  buildLayer(upper, sc.upper ?? []);
+  buildLayer(upper, sc.upper ?? [], prefix);
   const work = join(base, 'w');
   mkdirSync(work);
   return { lowers, upper, work };
@@ -307,8 +344,9 @@ export function kernelRun(base: string, sc: Scenario): RunResult {
   const { lowers, upper, work } = layerDirs(base, sc);
   const m = join(base, 'm');
   mkdirSync(m);
-  let opts = `index=off,lowerdir=${lowers.join(':')},upperdir=${upper},workdir=${work}`;
+  let opts = sc.readonly === true ? `index=off,lowerdir=${lowers.join(':')}` : `index=off,lowerdir=${lowers.join(':')},upperdir=${upper},workdir=${work}`;
   if (sc.redirectDir === true) opts += ',redirect_dir=on';
+  if (sc.userxattr === true) opts += ',userxattr';
   const r = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', opts, m], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`mount failed: ${r.stderr}`);
   const results: string[] = [];
@@ -348,7 +386,9 @@ export function kernelRun(base: string, sc: Scenario): RunResult {
 
 export async function engineRun(base: string, sc: Scenario): Promise<RunResult & { engine: OverlayEngine }> {
   const { lowers, upper, work } = layerDirs(base, sc);
-  const engine = new OverlayEngine({ lowers, upper, work, redirectDir: sc.redirectDir === true });
+  const engine = sc.readonly === true
+    ? new OverlayEngine({ lowers })
+    : new OverlayEngine({ lowers, upper, work, redirectDir: sc.redirectDir === true, userxattr: sc.userxattr === true });
   const results: string[] = [];
   for (const o of sc.ops) {
     try {

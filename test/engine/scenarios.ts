@@ -101,6 +101,7 @@ export const scenarios: Record<string, Scenario> = {
       { op: 'mkfifo', p: 'fifo' }, { op: 'mknod', p: 'd/null', kind: 'chr', major: 1, minor: 3 }, { op: 'mknod', p: 'blk', kind: 'blk', major: 7, minor: 0 },
       { op: 'symlink', p: 'd/s', target: '../f' }, { op: 'read', p: 'd/s' }, { op: 'write', p: 'dangling', data: 'created' },
       { op: 'lchown', p: 'lnk', uid: 5, gid: 5 }, { op: 'mknod', p: 'test', kind: 'chr', major: 0, minor: 0 },
+      { op: 'write', p: 'fifo', data: 'no reader' }, { op: 'read', p: 'fifo' }, { op: 'openrw', p: 'fifo' }, { op: 'read', p: 'd/null' },
     ],
   },
 };

@@ -177,3 +177,26 @@ test('B32: a 130-chain under a ~200-char data root; layer 120 mounts with its 12
     await d.put('c120');
   }
 });
+
+test('paths too long for fsconfig (≥ 256 bytes) fall back to Docker\'s relative-path mount from home', async (t) => {
+  if (!requiresOverlay(t)) return;
+  const base = tempDir(t);
+  const home = join(base, 'h'.repeat(235 - base.length), 'overlay2');
+  const { driver: d } = await newDriver(t, {}, home);
+  assert.ok(join(home, 'l', 'X'.repeat(26)).length >= 256);
+  await d.create('c0', null);
+  writeFileSync(join(home, 'c0', 'diff', 'f0'), '0');
+  for (let i = 1; i <= 16; i++) await d.create(`c${i}`, `c${i - 1}`);
+  await d.createReadWrite('top', 'c16');
+  const cwd = process.cwd();
+  const m = await d.get('top');
+  try {
+    assert.equal(d.lastMountMethod, 'mount-relative');
+    assert.equal(process.cwd(), cwd);
+    assert.equal(readFileSync(join(m, 'f0'), 'utf8'), '0');
+    writeFileSync(join(m, 'new'), 'x');
+    assert.equal(readFileSync(join(home, 'top', 'diff', 'new'), 'utf8'), 'x');
+  } finally {
+    await d.put('top');
+  }
+});
