@@ -5,7 +5,10 @@
  * Usage: node dist/examples/make-example.js OUT.tar
  */
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { writeDockerSave } from '../src/image/index.js';
 import tarStream from 'tar-stream';
 
 interface Entry {
@@ -112,29 +115,20 @@ async function main(): Promise<void> {
       { created: MTIME.toISOString(), created_by: 'whiteout a directory, change a file' },
     ],
   });
-  const configName = `${sha256(config)}.json`;
-  const members: Entry[] = [];
-  const bodies: Array<{ name: string; body: Buffer }> = [];
-  const layerPaths = layers.map((l, i) => {
-    const dir = sha256(`${diffIds.slice(0, i + 1).join(' ')}`);
-    bodies.push({ name: `${dir}/VERSION`, body: Buffer.from('1.0') });
-    bodies.push({ name: `${dir}/layer.tar`, body: l });
-    return `${dir}/layer.tar`;
-  });
-  bodies.push({ name: configName, body: Buffer.from(config) });
-  bodies.push({
-    name: 'manifest.json',
-    body: Buffer.from(JSON.stringify([{ Config: configName, RepoTags: ['example:1'], Layers: layerPaths }])),
-  });
-  void members;
-  const pack = tarStream.pack();
-  const chunks: Buffer[] = [];
-  pack.on('data', (c: unknown) => chunks.push(c as Buffer));
-  const done = new Promise<void>((resolve) => pack.on('end', () => resolve()));
-  for (const b of bodies) pack.entry({ name: b.name, size: b.body.length, mode: 0o644, mtime: MTIME, type: 'file' }, b.body);
-  pack.finalize();
-  await done;
-  writeFileSync(out, Buffer.concat(chunks));
+  // The archive in exactly the `docker save` format this project writes (Docker 20.10's), so
+  // load → save of the example is byte-identical too.
+  const scratch = mkdtempSync(join(tmpdir(), 'example-image-'));
+  try {
+    const files = new Map<string, string>();
+    layers.forEach((l, i) => {
+      const f = join(scratch, `layer-${i}.tar`);
+      writeFileSync(f, l);
+      files.set(diffIds[i] as string, f);
+    });
+    await writeDockerSave(out, [{ id: `sha256:${sha256(config)}`, configBytes: Buffer.from(config), refs: [{ repo: 'example', tag: '1' }], parent: null }], async (_chain, diffId) => files.get(diffId) as string);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
   console.log(`wrote ${out}: image example:1, ${layers.length} layers`);
 }
 

@@ -24,6 +24,8 @@ export interface CliContext {
   output: Output;
   /** Opens the store once per command, after the config is read. */
   store: () => Promise<ImageStore>;
+  /** The store with the driver in engine mode: no kernel mount, no privilege needed. */
+  engineStore: () => Promise<ImageStore>;
   config: () => Promise<DaemonConfig>;
 }
 
@@ -43,6 +45,10 @@ function makeContext(program: Command, output: Output): CliContext {
     config,
     store: () => {
       store ??= config().then((c) => ImageStore.open(c.dataRoot, { driver: { storageOpts: c.storageOpts } }));
+      return store;
+    },
+    engineStore: () => {
+      store ??= config().then((c) => ImageStore.open(c.dataRoot, { driver: { storageOpts: c.storageOpts, mountMode: 'engine' } }));
       return store;
     },
   };

@@ -71,6 +71,11 @@ export interface DriverFeatures {
   userxattr: boolean;
 }
 
+/** chmod only when needed, so an unprivileged user (engine mode) can open a root-made store. */
+async function chmodIfDiffers(path: string, mode: number): Promise<void> {
+  if (((await stat(path)).mode & 0o7777) !== mode) await chmod(path, mode);
+}
+
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.+-]*$/;
 
 function checkId(id: string, op: string): void {
@@ -115,26 +120,34 @@ export class Overlay2Driver {
       if (!isNotFound(e)) throw fromNodeError(e, 'init', { path: home });
       testdir = dirname(home);
     }
-    const ovl = await probeOverlay(testdir);
+    // Engine mode needs no kernel overlay (nor privilege): the mount probes are skipped and the
+    // layers are read and written through the userspace engine (`openLayerEngine`).
+    const engineOnly = options.mountMode === 'engine';
+    const ovl = engineOnly ? { supported: true, reason: undefined } : await probeOverlay(testdir);
     if (!ovl.supported) {
       throw new OverlayError('EOPNOTSUPP', 'init', { path: home, reason: 'overlay-not-supported', detail: `driver not supported: ${ovl.reason ?? ''}` });
     }
     const fs = await backingFs(testdir);
-    const dt = await probeDType(testdir);
+    // An unprivileged engine-mode user may not be able to write a probe file into a root-made
+    // store; the store's creator ran the check, so a refused probe counts as supported.
+    const dt = await probeDType(testdir).catch((e: unknown) => {
+      if (engineOnly && hasCode(e, 'EACCES', 'EPERM', 'EROFS')) return { supported: true };
+      throw e;
+    });
     if (!dt.supported) {
       throw new OverlayError('EOPNOTSUPP', 'init', { path: home, reason: 'no-d-type', detail: dTypeNotSupportedMessage('overlay2', fs.name) });
     }
     const ux = await probeUserxattr(testdir);
-    const mc = await probeMetacopy(testdir, ux.supported);
+    const mc = engineOnly ? { supported: false } : await probeMetacopy(testdir, ux.supported);
     try {
       await mkdir(home, { mode: MODE.home }).catch((e: unknown) => {
         if (!hasCode(e, 'EEXIST')) throw e;
       });
-      await chmod(home, MODE.home);
+      await chmodIfDiffers(home, MODE.home);
       await mkdir(linkDir(home), { mode: MODE.linkDir }).catch((e: unknown) => {
         if (!hasCode(e, 'EEXIST')) throw e;
       });
-      await chmod(linkDir(home), MODE.linkDir);
+      await chmodIfDiffers(linkDir(home), MODE.linkDir);
     } catch (e) {
       throw fromNodeError(e, 'init', { path: home });
     }
@@ -523,6 +536,8 @@ export class Overlay2Driver {
 
   /** Docker's lazy, once-per-process native diff decision (§3.1). */
   usesNativeDiff(): Promise<boolean> {
+    // The engine writes no redirects or metacopy uppers unless asked: the upper dir is the diff.
+    if (this.options.mountMode === 'engine') return Promise.resolve(true);
     this.nativeDiff ??= probeNativeDiff(this.home, this.features.userxattr).then(
       (r) => {
         if (!r.supported) this.log(`Not using native diff for overlay2, this may cause degraded performance for building images: ${r.reason ?? ''}`);

@@ -30,7 +30,10 @@ export async function openLayerEngine(driver: Overlay2Driver, id: string, opts: 
     () => true,
     () => false,
   );
-  const userxattr = driver.features.userxattr;
+  // Unprivileged processes cannot write trusted.* xattrs: like the kernel in a user namespace,
+  // the engine then keeps its private xattrs in user.overlay.* (layers must have been applied
+  // with userxattr too for their opaque markers to be seen).
+  const userxattr = driver.features.userxattr || process.getuid?.() !== 0;
   if (lowers === null || committed || opts.readonly === true) {
     return new OverlayEngine({ lowers: [p.diff, ...(lowers ?? [])], readonly: true, userxattr });
   }

@@ -6,7 +6,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { finished } from 'node:stream/promises';
+import { changesDirs, directorySize } from '../../src/archive/index.js';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { PassThrough } from 'node:stream';
@@ -96,6 +98,58 @@ test('native diff of a Docker-built layer against its parent reproduces the laye
     }
     assert.equal(r.diffId, results[i]?.diffId, `layer ${i}`);
   }
+});
+
+async function treeOf(drv: Overlay2Driver, id: string): Promise<string[]> {
+  const m = await drv.get(id);
+  try {
+    return withoutRootLine(execFileSync('python3', [join(realImagesDir(), 'tree-manifest.py'), m], { maxBuffer: 1 << 28 }).toString());
+  } finally {
+    await drv.put(id);
+  }
+}
+
+test('naive diff across four layers (L13 against L9), re-applied on L9, rebuilds L13\'s tree exactly', async (t) => {
+  const drv = skipUnlessReady(t);
+  if (!drv) return;
+  const tarPath = join(root, 'naive.tar');
+  const out = createWriteStream(tarPath);
+  await drv.diff('L13', 'L9', out);
+  out.end();
+  await finished(out);
+  await drv.createFromTar('N', 'L9', tarPath);
+  await drv.createReadWrite('a', 'L13');
+  await drv.createReadWrite('b', 'N');
+  assert.deepEqual(await treeOf(drv, 'b'), await treeOf(drv, 'a'));
+  assert.deepEqual(await drv.changes('a', 'L13'), []);
+  for (const id of ['a', 'b', 'N']) await drv.remove(id);
+});
+
+test('changes of a container: the upper-dir walk equals the naive comparison of mounted trees', async (t) => {
+  const drv = skipUnlessReady(t);
+  if (!drv) return;
+  await drv.createReadWrite('ctr2', 'L13');
+  const m = await drv.get('ctr2');
+  try {
+    writeFileSync(join(m, 'etc', 'hostname'), 'changed\n');
+    rmSync(join(m, 'usr', 'share', 'doc'), { recursive: true, force: true });
+    mkdirSync(join(m, 'new', 'deep'), { recursive: true });
+    writeFileSync(join(m, 'new', 'deep', 'f'), 'x');
+  } finally {
+    await drv.put('ctr2');
+  }
+  const native = await drv.changes('ctr2', 'L13');
+  assert.ok(native.length > 5);
+  const ctrFs = await drv.get('ctr2');
+  const parentFs = await drv.get('L13');
+  try {
+    assert.deepEqual(native, await changesDirs(ctrFs, parentFs));
+  } finally {
+    await drv.put('L13');
+    await drv.put('ctr2');
+  }
+  assert.equal(await drv.diffSize('ctr2', 'L13'), await directorySize(join(drv.home, 'ctr2', 'diff')));
+  await drv.remove('ctr2');
 });
 
 test('a hostile tar (entry escaping the root) fails createFromTar and leaves nothing', async (t) => {
