@@ -33,8 +33,16 @@ export class DataRoot {
   containerDir(id: string): string { return join(this.containersDir, id); }
   containerConfig(id: string): string { return join(this.containersDir, id, 'config.v2.json'); }
 
-  /** Every dir the image layer creates up front (so a failed operation leaves the tree as it was). */
-  get skeleton(): string[] {
-    return [this.driverHome, this.layerDb, this.mountsDb, this.imageContent, this.imageMetadata, this.containersDir, this.tmpDir];
+  /**
+   * Every dir the image layer creates up front (so a failed operation leaves the tree as it was),
+   * with Docker's modes: the root 0711, image/ and tmp/ 0700, containers/ 0710. The driver home is
+   * created by the driver.
+   */
+  get skeleton(): Array<[string, number]> {
+    return [
+      [this.root, 0o711], [join(this.root, 'image'), 0o700], [this.imageRoot, 0o700],
+      [this.layerDb, 0o700], [this.mountsDb, 0o700], [this.imageContent, 0o700], [this.imageMetadata, 0o700],
+      [this.containersDir, 0o710], [this.tmpDir, 0o700],
+    ];
   }
 }

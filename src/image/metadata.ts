@@ -3,7 +3,7 @@
  * encodings (layerdb values without newline; repositories.json as Go writes it). Every write is
  * atomic (temp + fsync + rename); a layerdb entry appears as a whole directory via rename.
  */
-import { mkdir, readFile, readdir, rename, rm, copyFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, rename, rm, copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OverlayError, fromNodeError, isNotFound } from '../errors.js';
 import { digestHex, isHex64 } from './digest.js';
@@ -56,7 +56,10 @@ export class Metadata {
   constructor(readonly paths: DataRoot) {}
 
   async init(): Promise<void> {
-    for (const d of this.paths.skeleton) await mkdir(d, { recursive: true, mode: 0o700 });
+    for (const [d, mode] of this.paths.skeleton) {
+      // Modes only for dirs made here; an existing data root keeps its modes.
+      if ((await mkdir(d, { recursive: true, mode })) !== undefined) await chmod(d, mode);
+    }
   }
 
   // ---- layerdb ----

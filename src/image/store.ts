@@ -9,10 +9,10 @@
  * (everything they created is removed in reverse order). Not safe for concurrent writers: the CLI
  * runs one operation per process.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Overlay2Driver, layerPaths, type DriverOptions } from '../store/index.js';
-import { OverlayError } from '../errors.js';
+import { OverlayError, fromNodeError } from '../errors.js';
 import { chainIds, digestHex } from './digest.js';
 import type { JsonObject } from './json-types.js';
 import { DataRoot } from './layout.js';
@@ -187,6 +187,45 @@ export class ImageStore {
       removed.push(chain);
     }
     return removed;
+  }
+
+  /**
+   * Remove what an interrupted operation (a crash, a kill) can leave behind: scratch dirs under
+   * tmp/, layerdb staging dirs, and driver layers that no layerdb entry or container references
+   * (a load or commit that died between createFromTar and its layerdb write). Only safe when no
+   * other process is using the store. Returns what was removed.
+   */
+  async cleanupOrphans(): Promise<{ scratch: string[]; staging: string[]; layers: string[] }> {
+    const out = { scratch: [] as string[], staging: [] as string[], layers: [] as string[] };
+    const list = async (dir: string): Promise<string[]> => {
+      try {
+        return (await readdir(dir)).sort();
+      } catch (e) {
+        throw fromNodeError(e, 'cleanupOrphans', { path: dir });
+      }
+    };
+    for (const n of await list(this.paths.tmpDir)) {
+      await rm(join(this.paths.tmpDir, n), { recursive: true, force: true });
+      out.scratch.push(n);
+    }
+    for (const n of await list(this.paths.layerDb)) {
+      if (!n.startsWith('.staging-')) continue;
+      await rm(join(this.paths.layerDb, n), { recursive: true, force: true });
+      out.staging.push(n);
+    }
+    const referenced = new Set<string>();
+    for (const l of await this.meta.listLayers()) referenced.add(l.cacheId);
+    for (const m of await this.meta.listMounts()) {
+      referenced.add(m.mountId);
+      if (m.initId !== null) referenced.add(m.initId);
+    }
+    // Our ids: 64 hex, or 64 hex + "-init". Anything else in the driver home is not ours to judge.
+    for (const n of await list(this.driver.home)) {
+      if (!/^[0-9a-f]{64}(-init)?$/.test(n) || referenced.has(n)) continue;
+      await this.driver.remove(n);
+      out.layers.push(n);
+    }
+    return out;
   }
 
   static shortId(id: string): string {

@@ -1,6 +1,6 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, readlinkSync, lstatSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, readlinkSync, lstatSync, writeFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
@@ -108,6 +108,14 @@ describe('containers on small images', { skip: gated ? 'needs root and a kernel 
     await saveImages(store, ['small:2'], out);
     const list = spawnSync('tar', ['-tf', out]).stdout.toString().split('\n');
     assert.ok(list.includes('manifest.json') && list.includes('repositories') && list.includes(`${r.id.slice(7)}.json`));
+    // ... into a fresh store: same image id, same chain, and saving it again gives the same bytes
+    const other = await ImageStore.open(join(work, 'root2'));
+    const loaded = await loadImages(other, out);
+    assert.deepEqual(loaded.images, [{ id: r.id, tags: ['small:2'] }]);
+    assert.equal(loaded.layersCreated.at(-1), r.chainId);
+    const again = join(work, 'small2-again.tar');
+    await saveImages(other, ['small:2'], again);
+    assert.ok(readFileSync(again).equals(readFileSync(out)));
   });
 
   test('a commit with no changes is an empty_layer: no new layer, the same diff_ids', async (t) => {

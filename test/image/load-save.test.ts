@@ -1,6 +1,6 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, truncateSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, truncateSync, statSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -234,5 +234,34 @@ describe('load/save with small images', { skip: !kernelOverlayWorks() && process
     const out = join(work, 'rep-saved.tar');
     await saveImages(store, ['repeat:1'], out);
     assert.ok(readFileSync(out).equals(readFileSync(rep.archive)));
+  });
+
+  test('cleanupOrphans() removes driver layers no record references, scratch and staging leftovers', async (t) => {
+    if (!requiresOverlay(t)) return;
+    const before = treeSnapshot(store.root);
+    const orphan = 'ab'.repeat(32);
+    await store.driver.create(orphan, null);
+    mkdirSync(join(store.paths.tmpDir, 'load-leftover'));
+    mkdirSync(join(store.paths.layerDb, `.staging-${'cd'.repeat(32)}-x`));
+    const r = await store.cleanupOrphans();
+    assert.deepEqual(r, { scratch: ['load-leftover'], staging: [`.staging-${'cd'.repeat(32)}-x`], layers: [orphan] });
+    assert.deepEqual(treeSnapshot(store.root), before);
+  });
+
+  test('a manifest naming a layer outside the input directory is refused; store unchanged', async (t) => {
+    if (!requiresOverlay(t)) return;
+    const base = join(work, 'escape');
+    const dir = join(base, 'image');
+    mkdirSync(join(base, 'outside'), { recursive: true });
+    const layer = await layerTar([{ name: 'pwned', content: 'x' }]);
+    writeFileSync(join(base, 'outside', 'layer.tar'), layer);
+    mkdirSync(dir);
+    const cfg = imageConfig([sha(layer)]);
+    writeFileSync(join(dir, `${sha(cfg).slice(7)}.json`), cfg);
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify([{ Config: `${sha(cfg).slice(7)}.json`, RepoTags: ['esc:1'], Layers: ['../outside/layer.tar'] }]));
+    await rejectsUnchanged(store.root, () => loadImages(store, dir), (e) => assert.equal(e.reason, 'archive-member-missing'));
+    symlinkSync('../outside', join(dir, 'link'));
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify([{ Config: `${sha(cfg).slice(7)}.json`, RepoTags: ['esc:1'], Layers: ['link/layer.tar'] }]));
+    await rejectsUnchanged(store.root, () => loadImages(store, dir), (e) => assert.equal(e.reason, 'archive-member-escapes'));
   });
 });
