@@ -694,8 +694,8 @@ class Extractor {
     try {
       mknod(abs, ifmt | (e.mode & 0o777), e.devmajor, e.devminor);
     } catch (err) {
-      // Unprivileged (user namespace): devices cannot be created; Docker skips them (B31).
-      if (ifmt !== S_IFIFO && this.euid !== 0 && hasCode(err, 'EPERM')) return;
+      // Unprivileged or in a user namespace, devices cannot be created: Docker skips them (B31).
+      if (hasCode(err, 'EPERM') && (this.euid !== 0 || inUserNamespace())) return;
       throw err;
     }
     if (this.needChown(e.uid, e.gid)) lchownSync(abs, e.uid, e.gid);
@@ -738,6 +738,20 @@ class Extractor {
 
 function parseLongName(b: Buffer): string {
   return utf8Name(b, 'GNU long name');
+}
+
+let userns: boolean | undefined;
+/** Running in a user namespace: the uid map is not the initial namespace's identity map. */
+function inUserNamespace(): boolean {
+  if (userns !== undefined) return userns;
+  try {
+    const map = readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/);
+    userns = !(map.length === 3 && map[0] === '0' && map[1] === '0' && map[2] === '4294967295');
+  } catch (e) {
+    if (!hasCode(e, 'ENOENT', 'EACCES')) throw e;
+    userns = false;
+  }
+  return userns;
 }
 
 function depth(rel: string): number {
