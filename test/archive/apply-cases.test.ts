@@ -252,6 +252,8 @@ test('B18: GNU LongLink, PAX and ustar-prefix names apply at full length and rou
     { name: path300, body: 'pax path' },
     { name: prefix200, body: 'prefix', longName: 'prefix' },
     { name: `k/${'k'.repeat(140)}`, body: 'gnu', longName: 'gnu' },
+    { name: 'paxlink', type: 'symlink', linkname: target180 },
+    { name: `h/${'h'.repeat(120)}`, type: 'link', linkname: path300 },
   ]);
   for (const [name, bytes] of [['gnu', readFileSync(gnuTar)], ['ours', ours]] as const) {
     const dest = join(root, `d-${name}`);
@@ -267,6 +269,8 @@ test('B18: GNU LongLink, PAX and ustar-prefix names apply at full length and rou
   assert.equal(readFileSync(join(o, path300), 'utf8'), 'pax path');
   assert.equal(readFileSync(join(o, prefix200), 'utf8'), 'prefix');
   assert.equal(readFileSync(join(o, `k/${'k'.repeat(140)}`), 'utf8'), 'gnu');
+  assert.equal(readlinkSync(join(o, 'paxlink')), target180);
+  assert.equal(lstatSync(join(o, `h/${'h'.repeat(120)}`)).ino, lstatSync(join(o, path300)).ino);
   for (const d of [g, o]) {
     const all = spawnSync('find', [d]).stdout.toString();
     assert.ok(!all.includes('@LongLink'), 'no @LongLink entry is created');
