@@ -216,7 +216,10 @@ class Extractor {
     if (pad > 0) this.skipRaw(pad);
   }
 
-  /** Write `n` bytes of content to `fd` (or drop them when fd < 0), straight from the window. */
+  /**
+   * Write `n` bytes of content to `fd`, straight from the window. With fd < 0 the bytes are not
+   * extracted (whiteout / root entries with a body) and are kept verbatim in the tar-split instead.
+   */
   private copyContent(fd: number, n: number): void {
     while (n > 0) {
       const avail = this.fill(1);
@@ -225,6 +228,8 @@ class Extractor {
       if (fd >= 0) {
         let w = 0;
         while (w < k) w += writeSync(fd, this.buf, this.start + w, k - w);
+      } else {
+        this.rec?.raw(this.buf, this.start, this.start + k);
       }
       this.start += k;
       this.offset += k;
