@@ -2,14 +2,15 @@
  * Seeded random operation sequences through real kernel overlay mounts (two stacked stages, so the
  * lowers carry kernel-made whiteouts and opaque dirs). For each seed, overlayChanges(upper, lowers)
  * must equal changesDirs(merged, read-only merged of the lowers), and the native layer tar of the
- * upper, extracted as a new top layer, must reproduce the merged view.
+ * upper, and the naive tar of the change list (exportChanges over the merged mount), each extracted
+ * as a new top layer, must reproduce the merged view.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { changesDirs, overlayChanges } from '../../src/archive/changes.js';
-import { writeLayerTar } from '../../src/archive/diff-layer.js';
+import { exportChanges, writeLayerTar } from '../../src/archive/diff-layer.js';
 import { MS_RDONLY, S_IFIFO, mknod, mount, umount2 } from '../../src/sys/libc.js';
 import { requiresCommand, requiresOverlay, tempDir } from '../helpers/requires.js';
 import { gnuLayerDir } from '../helpers/gnu-layer.js';
@@ -84,7 +85,7 @@ test('overlayChanges() equals changesDirs() over kernel mounts for random operat
   const kinds = new Map<string, number>();
   for (let seed = 1; seed <= 24; seed++) {
     const tmp = tempDir(t);
-    const d = Object.fromEntries(['l1', 'u2', 'w2', 'm2', 'u3', 'w3', 'm3', 'ro', 'nat', 'mn'].map((n) => {
+    const d = Object.fromEntries(['l1', 'u2', 'w2', 'm2', 'u3', 'w3', 'm3', 'ro', 'nat', 'mn', 'nv', 'mv'].map((n) => {
       fs.mkdirSync(join(tmp, n));
       return [n, join(tmp, n)];
     })) as Record<string, string>;
@@ -107,6 +108,13 @@ test('overlayChanges() equals changesDirs() over kernel mounts for random operat
       try {
         assert.deepEqual(treeListing(d['mn']!), treeListing(d['m3']!), `seed ${seed}: tar round trip`);
       } finally { umount2(d['mn']!); }
+      const naivePath = join(tmp, 'v.tar');
+      await exportChanges(d['m3']!, ours, fs.createWriteStream(naivePath));
+      await gnuLayerDir(naivePath, d['nv']!);
+      mount('overlay', d['mv']!, 'overlay', MS_RDONLY, `lowerdir=${[d['nv']!, ...lowers].join(':')}`);
+      try {
+        assert.deepEqual(treeListing(d['mv']!), treeListing(d['m3']!), `seed ${seed}: naive tar round trip`);
+      } finally { umount2(d['mv']!); }
     } finally {
       umount2(d['ro']!);
       umount2(d['m3']!);
