@@ -1,0 +1,709 @@
+/**
+ * OverlayEngine: the kernel overlay's merged view and write rules over plain directories, with a
+ * promise API shaped like `node:fs/promises`. Each public call runs its syscalls synchronously
+ * inside one async function, so calls never interleave and copy-up happens once per object.
+ * The upper is written in exactly the kernel's format (0/0 char-dev whiteouts, `opaque=y`,
+ * `impure`, `origin`, `redirect`), so a kernel mount and this engine can take turns on one upper.
+ * Errors are OverlayError with the errno the kernel gives for the same call (checked by the
+ * differential tests in test/differential/engine*.test.ts).
+ */
+import {
+  accessSync, chmodSync, closeSync, linkSync, lchownSync, mkdirSync, openSync, readFileSync,
+  readlinkSync, renameSync, rmdirSync, statfsSync, symlinkSync, truncateSync, unlinkSync,
+  readdirSync, readSync, constants as fsc,
+} from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { OverlayError, fromNodeError } from '../errors.js';
+import {
+  lgetxattr, llistxattr, lremovexattr, lsetxattr, lutimesNs, mknod, renameat2, timespecFromNs,
+  RENAME_EXCHANGE, RENAME_WHITEOUT, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG,
+  type Timespec,
+} from '../sys/libc.js';
+import { OVERLAY_MAGIC } from '../sys/statfs.js';
+import { LayerStack, UPPER, lstatOrNull, type OverlayEngineOptions } from './layer-stack.js';
+import { Lookup, hasLower, hasUpper, isDir, isMerged, isSymlink, type Node } from './lookup.js';
+import { CopyUp, removeQuietly } from './copy-up.js';
+import { isEmptyDir, mergedEntries } from './readdir-merge.js';
+import { OverlayDirent, OverlayStats } from './stats.js';
+import { OverlayFileHandle, type HandleRegistry } from './handle.js';
+
+export type { OverlayEngineOptions } from './layer-stack.js';
+export { OverlayStats, OverlayDirent } from './stats.js';
+export { OverlayFileHandle } from './handle.js';
+
+/** A time for utimes: bigint nanoseconds, a number of seconds, or a Date. */
+export type TimeLike = bigint | number | Date;
+
+export interface OverlayStatfs {
+  type: number; bsize: number; blocks: number; bfree: number; bavail: number; files: number; ffree: number;
+}
+
+const REDIRECT_MAX = 256;
+
+export class OverlayEngine implements HandleRegistry {
+  readonly layers: LayerStack;
+  readonly dev: bigint;
+  private readonly lookup: Lookup;
+  private readonly copyUp: CopyUp;
+  private readonly handles = new Map<string, Set<OverlayFileHandle>>();
+
+  /** @throws EINVAL for a bad layer configuration, ENOENT when a layer dir is missing. */
+  constructor(opts: OverlayEngineOptions) {
+    this.layers = new LayerStack(opts);
+    this.lookup = new Lookup(this.layers);
+    this.copyUp = new CopyUp(this.layers);
+    this.copyUp.onCopiedUp = (lower, upper) => this.repointHandles(lower, upper);
+    const top = this.layers.upper ?? this.layers.lowers[0]!;
+    const st = lstatOrNull(top);
+    if (st === null) throw new OverlayError('ENOENT', 'overlay', { path: top, reason: 'layer-root-missing' });
+    this.dev = st.dev;
+    for (const l of this.layers.lowers) {
+      if (lstatOrNull(l) === null) throw new OverlayError('ENOENT', 'overlay', { path: l, reason: 'layer-root-missing' });
+    }
+    if (!this.layers.readonly) this.initUpper();
+  }
+
+  /** Like a kernel mount with uuid=auto on 6.18: an upper root without `overlay.uuid` gets one. */
+  private initUpper(): void {
+    const upper = this.layers.root(UPPER);
+    const work = this.layers.workdir!;
+    if (lstatOrNull(work) === null) mkdirSync(work, { recursive: true, mode: 0 });
+    if (this.layers.getPrivate(upper, 'uuid') === null) {
+      lsetxattr(upper, this.layers.x('uuid'), randomBytes(16));
+    }
+  }
+
+  // ---- helpers ---------------------------------------------------------------------------------
+
+  private run<T>(op: string, path: string, fn: () => T): Promise<T> {
+    try {
+      return Promise.resolve(fn());
+    } catch (e) {
+      return Promise.reject(fromNodeError(e, op, { path }));
+    }
+  }
+
+  private existing(path: string, follow: boolean, op: string): Node {
+    const n = this.lookup.resolve(path, follow, op);
+    if (n.st === null) throw new OverlayError('ENOENT', op, { path });
+    return n;
+  }
+
+  private writable(op: string, path: string): void {
+    if (this.layers.readonly) throw new OverlayError('EROFS', op, { path });
+  }
+
+  /** Resolve the target of a create: parent must exist; EEXIST if the name does. */
+  private forCreate(path: string, op: string): Node {
+    const n = this.lookup.resolve(path, false, op);
+    if (n.st !== null) throw new OverlayError('EEXIST', op, { path });
+    this.writable(op, path);
+    return n;
+  }
+
+  /** Kernel ovl_lower_positive: does a lower layer (below the parent) hold this name? */
+  private lowerPositive(n: Node): boolean {
+    if (n.st === null) return n.upperWhiteout;
+    if (!hasUpper(n)) return true;
+    const parent = n.parent;
+    if (parent === null) return false;
+    for (const h of parent.hits) {
+      if (h.layer === UPPER) continue;
+      const real = join(h.real, n.name);
+      const st = lstatOrNull(real);
+      if (st === null) continue;
+      return !this.layers.isWhiteout(real, st, h.layer, h.real);
+    }
+    return false;
+  }
+
+  /** Create a new object at the negative node `n`; replaces an upper whiteout atomically. */
+  private create(n: Node, op: string, make: (dest: string) => void, dir: boolean): string {
+    const parent = n.parent!;
+    const parentUpper = this.copyUp.ensureUpper(parent, op);
+    const dest = join(parentUpper, n.name);
+    if (n.upperWhiteout) {
+      const tmp = this.copyUp.tempName();
+      make(tmp);
+      if (dir) {
+        lsetxattr(tmp, this.layers.x('opaque'), 'y');
+        renameat2(tmp, dest, RENAME_EXCHANGE);
+        removeQuietly(tmp);
+      } else {
+        renameSync(tmp, dest);
+      }
+    } else {
+      make(dest);
+      // redirect_dir=on disallows offline changes, so the kernel marks new dirs in merged parents opaque.
+      if (dir && this.layers.redirectDir && isMerged(parent)) lsetxattr(dest, this.layers.x('opaque'), 'y');
+    }
+    return dest;
+  }
+
+  private makeWhiteoutTemp(): string {
+    const tmp = this.copyUp.tempName();
+    mknod(tmp, S_IFCHR, 0, 0);
+    return tmp;
+  }
+
+  /** Remove whiteouts (and only them) from an upper dir before it is removed or replaced. */
+  private clearWhiteouts(upperDir: string): void {
+    for (const name of readdirNames(upperDir)) {
+      const p = join(upperDir, name);
+      const st = lstatOrNull(p);
+      if (st !== null && (Number(st.mode) & S_IFMT) === S_IFCHR && st.rdev === 0n) unlinkSync(p);
+    }
+  }
+
+  private remove(n: Node, dir: boolean, op: string): void {
+    const lowerPos = this.lowerPositive(n);
+    const parentUpper = this.copyUp.ensureUpper(n.parent!, op);
+    if (hasUpper(n)) {
+      const up = n.hits[0]!.real;
+      if (dir) this.clearWhiteouts(up);
+      if (lowerPos) {
+        const wh = this.makeWhiteoutTemp();
+        if (dir) {
+          renameat2(wh, up, RENAME_EXCHANGE);
+          rmdirSync(wh);
+        } else {
+          renameSync(wh, up);
+        }
+      } else if (dir) {
+        rmdirSync(up);
+      } else {
+        unlinkSync(up);
+      }
+    } else {
+      renameSync(this.makeWhiteoutTemp(), join(parentUpper, n.name));
+    }
+  }
+
+  private statOf(n: Node): OverlayStats {
+    const st = n.st!;
+    // Kernel ovl_getattr: a merged dir reports nlink 1.
+    return new OverlayStats(st, this.dev, isMerged(n) ? 1 : undefined);
+  }
+
+  private repointHandles(lower: string, upper: string): void {
+    const set = this.handles.get(lower);
+    if (!set) return;
+    this.handles.delete(lower);
+    for (const h of set) {
+      const fd = openSync(upper, fsc.O_RDONLY);
+      closeSync(h.fd);
+      h.fd = fd;
+      h.real = upper;
+    }
+  }
+
+  /** @internal */
+  release(h: OverlayFileHandle): void {
+    const set = this.handles.get(h.real);
+    if (set) {
+      set.delete(h);
+      if (set.size === 0) this.handles.delete(h.real);
+    }
+  }
+
+  // ---- read side -------------------------------------------------------------------------------
+
+  stat(path: string): Promise<OverlayStats> {
+    return this.run('stat', path, () => this.statOf(this.existing(path, true, 'stat')));
+  }
+
+  lstat(path: string): Promise<OverlayStats> {
+    return this.run('lstat', path, () => this.statOf(this.existing(path, false, 'lstat')));
+  }
+
+  /** True when the path exists (following symlinks), like `fs.existsSync`. */
+  exists(path: string): Promise<boolean> {
+    return this.run('exists', path, () => {
+      try {
+        return this.lookup.resolve(path, true, 'exists').st !== null;
+      } catch (e) {
+        const c = (e as { code?: string }).code;
+        if (c === 'ENOENT' || c === 'ENOTDIR' || c === 'ELOOP') return false;
+        throw e;
+      }
+    });
+  }
+
+  readdir(path: string): Promise<string[]>;
+  readdir(path: string, opts: { withFileTypes: true }): Promise<OverlayDirent[]>;
+  readdir(path: string, opts?: { withFileTypes?: boolean }): Promise<string[] | OverlayDirent[]> {
+    return this.run('scandir', path, () => {
+      const n = this.existing(path, true, 'scandir');
+      if (!isDir(n)) throw new OverlayError('ENOTDIR', 'scandir', { path });
+      const entries = mergedEntries(this.layers, n);
+      if (opts?.withFileTypes === true) return entries.map((e) => new OverlayDirent(e.name, n.path, e.fmt));
+      return entries.map((e) => e.name);
+    });
+  }
+
+  readFile(path: string): Promise<Buffer>;
+  readFile(path: string, encoding: BufferEncoding): Promise<string>;
+  readFile(path: string, encoding?: BufferEncoding): Promise<Buffer | string> {
+    return this.run('open', path, () => {
+      const n = this.existing(path, true, 'open');
+      if (isDir(n)) throw new OverlayError('EISDIR', 'read', { path });
+      const fmt = Number(n.st!.mode) & S_IFMT;
+      const real = n.hits[0]!.real;
+      const b = fmt === S_IFREG ? readFileSync(real) : readSpecial(real, fmt);
+      return encoding === undefined ? b : b.toString(encoding);
+    });
+  }
+
+  readlink(path: string): Promise<string> {
+    return this.run('readlink', path, () => {
+      const n = this.existing(path, false, 'readlink');
+      if (!isSymlink(n)) throw new OverlayError('EINVAL', 'readlink', { path });
+      return readlinkSync(n.hits[0]!.real);
+    });
+  }
+
+  realpath(path: string): Promise<string> {
+    return this.run('realpath', path, () => this.existing(path, true, 'realpath').path);
+  }
+
+  /** access(2): F_OK/R_OK/W_OK/X_OK against the topmost object; W_OK on a read-only overlay → EROFS. */
+  access(path: string, mode: number = fsc.F_OK): Promise<void> {
+    return this.run('access', path, () => {
+      const n = this.existing(path, true, 'access');
+      const fmt = Number(n.st!.mode) & S_IFMT;
+      if ((mode & fsc.W_OK) !== 0 && this.layers.readonly && (fmt === S_IFREG || fmt === S_IFDIR || fmt === S_IFLNK)) {
+        throw new OverlayError('EROFS', 'access', { path });
+      }
+      // Lower objects are never written through, so W_OK only needs the permission bits.
+      accessSync(n.hits[0]!.real, hasUpper(n) ? mode : mode & ~fsc.W_OK);
+    });
+  }
+
+  statfs(path: string): Promise<OverlayStatfs> {
+    return this.run('statfs', path, () => {
+      this.existing(path, true, 'statfs');
+      const s = statfsSync(this.layers.upper ?? this.layers.lowers[0]!);
+      return { type: OVERLAY_MAGIC, bsize: s.bsize, blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree };
+    });
+  }
+
+  // ---- xattrs ----------------------------------------------------------------------------------
+
+  private xattrNode(path: string, follow: boolean, op: string, name: string, write: boolean): Node {
+    const n = this.existing(path, follow, op);
+    if (write) this.writable(op, path);
+    if (this.layers.isPrivateXattr(name)) throw new OverlayError('EOPNOTSUPP', op, { path, reason: 'overlay-private-xattr' });
+    const fmt = Number(n.st!.mode) & S_IFMT;
+    if (name.startsWith('user.') && fmt !== S_IFREG && fmt !== S_IFDIR) {
+      throw new OverlayError(write ? 'EPERM' : 'ENODATA', op, { path });
+    }
+    return n;
+  }
+
+  getxattr(path: string, name: string, opts: { noFollow?: boolean } = {}): Promise<Buffer> {
+    return this.run('getxattr', path, () => {
+      const n = this.xattrNode(path, opts.noFollow !== true, 'getxattr', name, false);
+      const v = lgetxattr(n.hits[0]!.real, name);
+      if (v === null) throw new OverlayError('ENODATA', 'getxattr', { path, detail: name });
+      return v;
+    });
+  }
+
+  listxattr(path: string, opts: { noFollow?: boolean } = {}): Promise<string[]> {
+    return this.run('listxattr', path, () => {
+      const n = this.existing(path, opts.noFollow !== true, 'listxattr');
+      return llistxattr(n.hits[0]!.real).filter((x) => !this.layers.isPrivateXattr(x));
+    });
+  }
+
+  setxattr(path: string, name: string, value: Uint8Array | string, opts: { noFollow?: boolean; flags?: number } = {}): Promise<void> {
+    return this.run('setxattr', path, () => {
+      const n = this.xattrNode(path, opts.noFollow !== true, 'setxattr', name, true);
+      lsetxattr(this.copyUp.ensureUpper(n, 'setxattr'), name, value, opts.flags ?? 0);
+    });
+  }
+
+  removexattr(path: string, name: string, opts: { noFollow?: boolean } = {}): Promise<void> {
+    return this.run('removexattr', path, () => {
+      const n = this.xattrNode(path, opts.noFollow !== true, 'removexattr', name, true);
+      // Kernel ovl_xattr_set: removing from a lower object checks the lower first (no copy-up on ENODATA).
+      if (!hasUpper(n) && lgetxattr(n.hits[0]!.real, name) === null) throw new OverlayError('ENODATA', 'removexattr', { path });
+      lremovexattr(this.copyUp.ensureUpper(n, 'removexattr'), name);
+    });
+  }
+
+  // ---- metadata changes ------------------------------------------------------------------------
+
+  chmod(path: string, mode: number): Promise<void> {
+    return this.run('chmod', path, () => {
+      const n = this.existing(path, true, 'chmod');
+      this.writable('chmod', path);
+      chmodSync(this.copyUp.ensureUpper(n, 'chmod'), mode & 0o7777);
+    });
+  }
+
+  chown(path: string, uid: number, gid: number): Promise<void> {
+    return this.run('chown', path, () => this.doChown(path, uid, gid, true));
+  }
+
+  lchown(path: string, uid: number, gid: number): Promise<void> {
+    return this.run('lchown', path, () => this.doChown(path, uid, gid, false));
+  }
+
+  private doChown(path: string, uid: number, gid: number, follow: boolean): void {
+    const op = follow ? 'chown' : 'lchown';
+    const n = this.existing(path, follow, op);
+    this.writable(op, path);
+    lchownSync(this.copyUp.ensureUpper(n, op), uid, gid);
+  }
+
+  /** utimensat with nanoseconds; `null` leaves that time unchanged. */
+  utimes(path: string, atime: TimeLike | null, mtime: TimeLike | null): Promise<void> {
+    return this.run('utime', path, () => this.doUtimes(path, atime, mtime, true));
+  }
+
+  lutimes(path: string, atime: TimeLike | null, mtime: TimeLike | null): Promise<void> {
+    return this.run('lutime', path, () => this.doUtimes(path, atime, mtime, false));
+  }
+
+  private doUtimes(path: string, atime: TimeLike | null, mtime: TimeLike | null, follow: boolean): void {
+    const n = this.existing(path, follow, 'utime');
+    this.writable('utime', path);
+    lutimesNs(this.copyUp.ensureUpper(n, 'utime'), toTimespec(atime), toTimespec(mtime));
+  }
+
+  truncate(path: string, len = 0): Promise<void> {
+    return this.run('truncate', path, () => {
+      const n = this.existing(path, true, 'truncate');
+      if (isDir(n)) throw new OverlayError('EISDIR', 'truncate', { path });
+      if ((Number(n.st!.mode) & S_IFMT) !== S_IFREG) throw new OverlayError('EINVAL', 'truncate', { path });
+      this.writable('truncate', path);
+      truncateSync(this.copyUp.ensureUpper(n, 'truncate'), len);
+    });
+  }
+
+  // ---- files -----------------------------------------------------------------------------------
+
+  open(path: string, flags: string | number = 'r', mode = 0o666): Promise<OverlayFileHandle> {
+    return this.run('open', path, () => this.doOpen(path, parseFlags(flags), mode));
+  }
+
+  private doOpen(path: string, flags: number, mode: number): OverlayFileHandle {
+    const acc = flags & 3;
+    const wantWrite = acc === fsc.O_WRONLY || acc === fsc.O_RDWR;
+    const creat = (flags & fsc.O_CREAT) !== 0;
+    const excl = creat && (flags & fsc.O_EXCL) !== 0;
+    let n = this.lookup.resolve(path, !excl && (flags & fsc.O_NOFOLLOW) === 0, 'open');
+    let real: string;
+    if (n.st === null) {
+      if (!creat) throw new OverlayError('ENOENT', 'open', { path });
+      if (path.endsWith('/')) throw new OverlayError('EISDIR', 'open', { path });
+      this.writable('open', path);
+      real = this.create(n, 'open', (dest) => closeSync(openSync(dest, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode)), false);
+      n = this.existing(n.path, false, 'open');
+    } else {
+      if (excl) throw new OverlayError('EEXIST', 'open', { path });
+      if (isSymlink(n)) throw new OverlayError('ELOOP', 'open', { path });
+      if (isDir(n) && (wantWrite || creat)) throw new OverlayError('EISDIR', 'open', { path });
+      if ((flags & fsc.O_DIRECTORY) !== 0 && !isDir(n)) throw new OverlayError('ENOTDIR', 'open', { path });
+      const fmt = Number(n.st.mode) & S_IFMT;
+      const needCopyUp = fmt === S_IFREG && (wantWrite || (flags & fsc.O_TRUNC) !== 0);
+      if (needCopyUp) {
+        this.writable('open', path);
+        real = this.copyUp.ensureUpper(n, 'open');
+      } else {
+        real = n.hits[0]!.real;
+      }
+    }
+    let realFlags = flags & ~(fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW);
+    // A FIFO opens non-blocking: an async API must never park the whole event loop waiting for a
+    // peer (a write-open with no reader fails with ENXIO, a read sees EOF).
+    if (n.st !== null && (Number(n.st.mode) & S_IFMT) === S_IFIFO) realFlags |= fsc.O_NONBLOCK;
+    const fd = openSync(real, realFlags);
+    const h = new OverlayFileHandle(this, fd, real, n.path, {
+      read: acc === fsc.O_RDONLY || acc === fsc.O_RDWR,
+      write: wantWrite,
+      append: (flags & fsc.O_APPEND) !== 0,
+      isDir: isDir(n),
+    });
+    if (!hasUpper(n) && !h.flags.isDir) {
+      let set = this.handles.get(real);
+      if (!set) this.handles.set(real, (set = new Set()));
+      set.add(h);
+    }
+    return h;
+  }
+
+  async writeFile(path: string, data: Uint8Array | string, opts: { flag?: string | number; mode?: number } = {}): Promise<void> {
+    const h = await this.open(path, opts.flag ?? 'w', opts.mode ?? 0o666);
+    try {
+      await h.write(data);
+    } finally {
+      await h.close();
+    }
+  }
+
+  appendFile(path: string, data: Uint8Array | string, opts: { mode?: number } = {}): Promise<void> {
+    return this.writeFile(path, data, { flag: 'a', mode: opts.mode ?? 0o666 });
+  }
+
+  // ---- namespace changes -----------------------------------------------------------------------
+
+  mkdir(path: string, opts: { mode?: number; recursive?: boolean } | number = {}): Promise<void> {
+    const o = typeof opts === 'number' ? { mode: opts } : opts;
+    const mode = o.mode ?? 0o777;
+    return this.run('mkdir', path, () => {
+      if (o.recursive === true) {
+        // Component by component: resolving the whole path first would fail with ENOENT on a
+        // missing parent, which is exactly what -p is for.
+        const parts = path.split('/').filter((c) => c.length > 0);
+        let cur = path.startsWith('/') ? '' : '.';
+        for (const part of parts) {
+          cur = `${cur}/${part}`;
+          const c = this.lookup.resolve(cur, true, 'mkdir');
+          if (c.st === null) this.create(c, 'mkdir', (d) => mkdirSync(d, mode), true);
+          else if (!isDir(c)) throw new OverlayError('ENOTDIR', 'mkdir', { path });
+        }
+        return;
+      }
+      const n = this.forCreate(path, 'mkdir');
+      this.create(n, 'mkdir', (d) => mkdirSync(d, mode), true);
+    });
+  }
+
+  symlink(target: string, path: string): Promise<void> {
+    return this.run('symlink', path, () => {
+      const n = this.forCreate(path, 'symlink');
+      this.create(n, 'symlink', (d) => symlinkSync(target, d), false);
+    });
+  }
+
+  /** mknod(2) for FIFOs and devices: `mode` includes the type (S_IFIFO/S_IFCHR/S_IFBLK). */
+  mknod(path: string, mode: number, devMajor = 0, devMinor = 0): Promise<void> {
+    return this.run('mknod', path, () => {
+      const fmt = mode & S_IFMT;
+      if (fmt !== S_IFIFO && fmt !== S_IFCHR && fmt !== S_IFBLK && fmt !== S_IFREG && fmt !== 0) {
+        throw new OverlayError('EINVAL', 'mknod', { path });
+      }
+      const n = this.forCreate(path, 'mknod');
+      this.create(n, 'mknod', (d) => mknod(d, fmt === 0 ? mode | S_IFREG : mode, devMajor, devMinor), false);
+    });
+  }
+
+  mkfifo(path: string, mode = 0o666): Promise<void> {
+    return this.mknod(path, S_IFIFO | (mode & 0o7777));
+  }
+
+  link(existingPath: string, newPath: string): Promise<void> {
+    return this.run('link', existingPath, () => {
+      const src = this.existing(existingPath, false, 'link');
+      const dst = this.lookup.resolve(newPath, false, 'link');
+      if (dst.st !== null) throw new OverlayError('EEXIST', 'link', { path: existingPath, dest: newPath });
+      this.writable('link', existingPath);
+      if (isDir(src)) throw new OverlayError('EPERM', 'link', { path: existingPath, dest: newPath });
+      const hadLower = hasLower(src);
+      const srcUpper = this.copyUp.ensureUpper(src, 'link');
+      // Re-resolve: the copy-up may have created the new parent's upper dir.
+      const d2 = this.lookup.resolve(newPath, false, 'link');
+      this.create(d2, 'link', (d) => linkSync(srcUpper, d), false);
+      if (hadLower || lgetxattr(srcUpper, this.layers.x('origin')) !== null) {
+        lsetxattr(this.copyUp.upperPathOf(d2.parent!), this.layers.x('impure'), 'y');
+      }
+    });
+  }
+
+  unlink(path: string): Promise<void> {
+    return this.run('unlink', path, () => {
+      const n = this.lookup.resolve(path, false, 'unlink');
+      this.writable('unlink', path);
+      if (n.st === null) throw new OverlayError('ENOENT', 'unlink', { path });
+      if (isDir(n)) throw new OverlayError('EISDIR', 'unlink', { path });
+      this.remove(n, false, 'unlink');
+    });
+  }
+
+  rmdir(path: string): Promise<void> {
+    return this.run('rmdir', path, () => {
+      const n = this.lookup.resolve(path, false, 'rmdir');
+      if (n.parent === null) throw new OverlayError('EBUSY', 'rmdir', { path });
+      this.writable('rmdir', path);
+      if (n.st === null) throw new OverlayError('ENOENT', 'rmdir', { path });
+      if (!isDir(n)) throw new OverlayError('ENOTDIR', 'rmdir', { path });
+      if (!isEmptyDir(this.layers, n)) throw new OverlayError('ENOTEMPTY', 'rmdir', { path });
+      this.remove(n, true, 'rmdir');
+    });
+  }
+
+  /** `rm -r`/`rm -f` over the merged view (children first; a lower dir leaves one whiteout). */
+  rm(path: string, opts: { recursive?: boolean; force?: boolean } = {}): Promise<void> {
+    return this.run('rm', path, () => {
+      const n = this.lookup.resolve(path, false, 'rm');
+      if (n.st === null) {
+        if (opts.force === true) return;
+        throw new OverlayError('ENOENT', 'rm', { path });
+      }
+      this.writable('rm', path);
+      this.rmNode(n, opts.recursive === true, path);
+    });
+  }
+
+  private rmNode(n: Node, recursive: boolean, path: string): void {
+    if (!isDir(n)) return this.remove(n, false, 'rm');
+    if (!recursive) throw new OverlayError('EISDIR', 'rm', { path, reason: 'is-a-directory' });
+    for (const e of mergedEntries(this.layers, n, true)) {
+      const c = this.lookup.resolve(`${n.path === '/' ? '' : n.path}/${e.name}`, false, 'rm');
+      if (c.st !== null) this.rmNode(c, true, path);
+    }
+    const again = this.lookup.resolve(n.path, false, 'rm');
+    if (again.parent === null) return;
+    this.remove(again, true, 'rm');
+  }
+
+  rename(oldPath: string, newPath: string): Promise<void> {
+    return this.run('rename', oldPath, () => this.doRename(oldPath, newPath));
+  }
+
+  private doRename(oldPath: string, newPath: string): void {
+    const op = 'rename';
+    const init = { path: oldPath, dest: newPath };
+    // Kernel order: both parent paths first, then the old name (ENOENT), then the new one.
+    const old = this.lookup.resolve(oldPath, false, op);
+    let nw = this.lookup.resolve(newPath, false, op);
+    this.writable(op, oldPath);
+    if (old.st === null) throw new OverlayError('ENOENT', op, init);
+    if (old.parent === null || nw.parent === null) throw new OverlayError('EBUSY', op, init);
+    const oldDir = isDir(old);
+    if (!oldDir && newPath.endsWith('/')) throw new OverlayError('ENOTDIR', op, init);
+    if (nw.path.startsWith(old.path + '/')) throw new OverlayError('EINVAL', op, init);
+    if (nw.st !== null && old.path.startsWith(nw.path + '/')) throw new OverlayError('ENOTEMPTY', op, init);
+    if (nw.st !== null) {
+      if (nw.path === old.path) return;
+      if (nw.st.ino === old.st!.ino && nw.st.dev === old.st!.dev) return;
+      if (oldDir && !isDir(nw)) throw new OverlayError('ENOTDIR', op, init);
+      if (!oldDir && isDir(nw)) throw new OverlayError('EISDIR', op, init);
+    }
+    this.writable(op, oldPath);
+    const oldMergeOrLower = oldDir && (isMerged(old) || !hasUpper(old));
+    if (oldMergeOrLower && !this.layers.redirectDir) throw new OverlayError('EXDEV', op, init);
+    const overwriteDir = nw.st !== null && isDir(nw);
+    if (overwriteDir && (isMerged(nw) || !hasUpper(nw)) && !isEmptyDir(this.layers, nw)) {
+      throw new OverlayError('ENOTEMPTY', op, init);
+    }
+    const samedir = old.parent.path === nw.parent.path;
+    const lowerPosOld = this.lowerPositive(old);
+    const newIsWhiteout = nw.st === null && nw.upperWhiteout;
+    const hadOrigin = hasLower(old);
+    // Redirect value before copy-up changes the node (kernel ovl_get_redirect).
+    let redirect: string | null = null;
+    if (oldMergeOrLower) {
+      const existing = old.redirect;
+      if (!(existing !== null && (samedir || existing.startsWith('/')))) {
+        redirect = samedir ? old.name : absoluteRedirect(old);
+        if (Buffer.byteLength(redirect) > REDIRECT_MAX) throw new OverlayError('EXDEV', op, { ...init, reason: 'redirect-too-long' });
+      }
+    }
+    const oldOpaque = oldDir && this.layers.isOpaqueDir(old.hits[0]!.real);
+    const oldUpper = this.copyUp.ensureUpper(old, op);
+    const newParentUpper = this.copyUp.ensureUpper(nw.parent, op);
+    // Re-resolve the target: copy-ups above may have changed what the parent's upper holds.
+    nw = this.lookup.resolve(newPath, false, op);
+    const dest = join(newParentUpper, nw.name);
+    if (oldDir) {
+      if (oldMergeOrLower) {
+        if (redirect !== null) lsetxattr(oldUpper, this.layers.x('redirect'), redirect);
+      } else if (!oldOpaque && isMerged(nw.parent!)) {
+        lsetxattr(oldUpper, this.layers.x('opaque'), 'y');
+      }
+    }
+    if (nw.st !== null && isDir(nw) && hasUpper(nw)) this.clearWhiteouts(nw.hits[0]!.real);
+    if (lowerPosOld) {
+      renameat2(oldUpper, dest, newIsWhiteout ? RENAME_EXCHANGE : RENAME_WHITEOUT);
+    } else if (newIsWhiteout && oldDir) {
+      renameat2(oldUpper, dest, RENAME_EXCHANGE);
+      unlinkSync(oldUpper);
+    } else {
+      renameSync(oldUpper, dest);
+    }
+    if (!samedir && (hadOrigin || lgetxattr(dest, this.layers.x('origin')) !== null)) {
+      lsetxattr(newParentUpper, this.layers.x('impure'), 'y');
+    }
+  }
+}
+
+function absoluteRedirect(n: Node): string {
+  const parts: string[] = [];
+  let d: Node | null = n;
+  while (d !== null && d.parent !== null) {
+    const name: string = d.redirect ?? d.name;
+    parts.unshift(name);
+    if (name.startsWith('/')) break;
+    d = d.parent;
+  }
+  const s = parts.join('/');
+  return s.startsWith('/') ? s : `/${s}`;
+}
+
+/** Read what a FIFO/device offers right now without blocking (a FIFO with no writer gives EOF). */
+function readSpecial(real: string, fmt: number): Buffer {
+  const fd = openSync(real, fsc.O_RDONLY | (fmt === S_IFIFO ? fsc.O_NONBLOCK : 0));
+  try {
+    const chunks: Buffer[] = [];
+    const buf = Buffer.alloc(65536);
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(fd, buf, 0, buf.length, null);
+      } catch (e) {
+        if ((e as { code?: string }).code === 'EAGAIN') break;
+        throw e;
+      }
+      if (n === 0) break;
+      chunks.push(Buffer.from(buf.subarray(0, n)));
+      if (fmt !== S_IFIFO && chunks.length >= 16) break;
+    }
+    return Buffer.concat(chunks);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readdirNames(dir: string): string[] {
+  return readdirSync(dir);
+}
+
+function toTimespec(t: TimeLike | null): Timespec | null {
+  if (t === null) return null;
+  if (typeof t === 'bigint') return timespecFromNs(t);
+  if (t instanceof Date) return timespecFromNs(BigInt(t.getTime()) * 1_000_000n);
+  return timespecFromNs(BigInt(Math.round(t * 1e9)));
+}
+
+const FLAG_MAP: Record<string, number> = {
+  r: fsc.O_RDONLY,
+  rs: fsc.O_RDONLY | fsc.O_SYNC,
+  sr: fsc.O_RDONLY | fsc.O_SYNC,
+  'r+': fsc.O_RDWR,
+  'rs+': fsc.O_RDWR | fsc.O_SYNC,
+  'sr+': fsc.O_RDWR | fsc.O_SYNC,
+  w: fsc.O_TRUNC | fsc.O_CREAT | fsc.O_WRONLY,
+  wx: fsc.O_TRUNC | fsc.O_CREAT | fsc.O_WRONLY | fsc.O_EXCL,
+  xw: fsc.O_TRUNC | fsc.O_CREAT | fsc.O_WRONLY | fsc.O_EXCL,
+  'w+': fsc.O_TRUNC | fsc.O_CREAT | fsc.O_RDWR,
+  'wx+': fsc.O_TRUNC | fsc.O_CREAT | fsc.O_RDWR | fsc.O_EXCL,
+  'xw+': fsc.O_TRUNC | fsc.O_CREAT | fsc.O_RDWR | fsc.O_EXCL,
+  a: fsc.O_APPEND | fsc.O_CREAT | fsc.O_WRONLY,
+  ax: fsc.O_APPEND | fsc.O_CREAT | fsc.O_WRONLY | fsc.O_EXCL,
+  xa: fsc.O_APPEND | fsc.O_CREAT | fsc.O_WRONLY | fsc.O_EXCL,
+  'a+': fsc.O_APPEND | fsc.O_CREAT | fsc.O_RDWR,
+  'ax+': fsc.O_APPEND | fsc.O_CREAT | fsc.O_RDWR | fsc.O_EXCL,
+  'xa+': fsc.O_APPEND | fsc.O_CREAT | fsc.O_RDWR | fsc.O_EXCL,
+};
+
+function parseFlags(f: string | number): number {
+  if (typeof f === 'number') return f;
+  const v = FLAG_MAP[f];
+  if (v === undefined) throw new OverlayError('EINVAL', 'open', { reason: 'bad-open-flags', detail: f });
+  return v;
+}
+

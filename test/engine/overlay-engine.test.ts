@@ -1,0 +1,154 @@
+/** OverlayEngine behaviour beyond the differential suite: things the kernel cannot be the oracle for. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { mkdirSync, readFileSync, lstatSync, writeFileSync } from 'node:fs';
+import { requiresRoot, tempDir } from '../helpers/requires.js';
+import { OverlayEngine } from '../../src/engine/index.js';
+import { OverlayError } from '../../src/errors.js';
+import { lgetxattr } from '../../src/sys/libc.js';
+import { buildLayer, snapshotDir, type LayerEntry } from './harness.js';
+
+function setup(t: Parameters<typeof tempDir>[0], lowers: LayerEntry[][], opts: { userxattr?: boolean; upper?: boolean } = {}): { e: OverlayEngine; dirs: { lowers: string[]; upper: string; work: string } } {
+  const base = tempDir(t);
+  const ls = lowers.map((entries, i) => {
+    const d = join(base, `l${i}`);
+    buildLayer(d, entries);
+    return d;
+  });
+  const upper = join(base, 'u');
+  const work = join(base, 'w');
+  mkdirSync(upper);
+  mkdirSync(work);
+  const e = new OverlayEngine(opts.upper === false ? { lowers: ls } : { lowers: ls, upper, work, userxattr: opts.userxattr === true });
+  return { e, dirs: { lowers: ls, upper, work } };
+}
+
+async function code(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'ok';
+  } catch (e) {
+    assert.ok(e instanceof OverlayError, `not an OverlayError: ${String(e)}`);
+    return e.code;
+  }
+}
+
+test('a read-only handle opened before a copy-up sees the new data afterwards', async (t) => {
+  if (!requiresRoot(t)) return;
+  const { e } = setup(t, [[{ t: 'file', p: 'f', data: 'old data' }]]);
+  const ro = await e.open('/f', 'r');
+  const rw = await e.open('/f', 'r+');
+  await rw.write('NEW');
+  await rw.close();
+  const buf = Buffer.alloc(8);
+  const { bytesRead } = await ro.read(buf, 0, 8, 0);
+  assert.equal(buf.subarray(0, bytesRead).toString(), 'NEW data');
+  assert.equal((await ro.stat()).ino, (await e.stat('/f')).ino);
+  await ro.close();
+});
+
+test('copy-up never changes the lower layer (B40)', async (t) => {
+  if (!requiresRoot(t)) return;
+  const { e, dirs } = setup(t, [[{ t: 'file', p: 'f', data: 'abc' }, { t: 'file', p: 'ro', data: 'r', mode: 0o444 }, { t: 'file', p: 'd/x', data: 'x' }]]);
+  const before = snapshotDir(dirs.lowers[0]!);
+  await e.writeFile('/f', '0123456789');
+  await e.chmod('/f', 0o600);
+  await e.chmod('/ro', 0o644);
+  await e.setxattr('/ro', 'user.x', '1');
+  await e.unlink('/d/x');
+  await e.rmdir('/d');
+  assert.deepEqual(snapshotDir(dirs.lowers[0]!), before);
+  assert.equal(readFileSync(join(dirs.upper, 'f'), 'utf8'), '0123456789');
+  assert.equal((await e.stat('/f')).mode & 0o7777, 0o600);
+  assert.equal((await e.getxattr('/ro', 'user.x')).toString(), '1');
+});
+
+test('absolute symlinks resolve against the merged root, never the host', async (t) => {
+  if (!requiresRoot(t)) return;
+  const { e } = setup(t, [[{ t: 'file', p: 'etc/passwd', data: 'inside' }, { t: 'symlink', p: 'abs', target: '/etc/passwd' }, { t: 'symlink', p: 'up', target: '../../../../etc/passwd' }]]);
+  assert.equal(await e.readFile('/abs', 'utf8'), 'inside');
+  assert.equal(await e.readFile('/up', 'utf8'), 'inside');
+  assert.equal(await e.realpath('/abs'), '/etc/passwd');
+  await e.writeFile('/abs', 'changed');
+  assert.equal(await e.readFile('/etc/passwd', 'utf8'), 'changed');
+  assert.notEqual(readFileSync('/etc/passwd', 'utf8'), 'changed');
+});
+
+test('symlink loops fail with ELOOP after 40 links', async (t) => {
+  if (!requiresRoot(t)) return;
+  const chain: LayerEntry[] = [{ t: 'symlink', p: 'self', target: 'self' }];
+  for (let i = 0; i < 41; i++) chain.push({ t: 'symlink', p: `c${i}`, target: `c${i + 1}` });
+  chain.push({ t: 'file', p: 'c41', data: 'end' });
+  for (let i = 0; i < 40; i++) chain.push({ t: 'symlink', p: `k${i}`, target: `k${i + 1}` });
+  chain.push({ t: 'file', p: 'k40', data: 'end' });
+  const { e } = setup(t, [chain]);
+  assert.equal(await code(e.stat('/self')), 'ELOOP');
+  assert.equal(await code(e.readFile('/c0')), 'ELOOP');
+  assert.equal(await e.readFile('/k0', 'utf8'), 'end');
+  assert.equal((await e.lstat('/self')).isSymbolicLink(), true);
+});
+
+test('without an upper every write fails with EROFS and reads still work', async (t) => {
+  if (!requiresRoot(t)) return;
+  const { e } = setup(t, [[{ t: 'file', p: 'f', data: 'x' }], [{ t: 'dir', p: 'd' }]], { upper: false });
+  assert.equal(await e.readFile('/f', 'utf8'), 'x');
+  assert.deepEqual((await e.readdir('/')).sort(), ['d', 'f']);
+  for (const p of [e.writeFile('/f', 'y'), e.writeFile('/new', 'y'), e.unlink('/f'), e.rmdir('/d'), e.chmod('/f', 0o600), e.rename('/f', '/g'), e.mkdir('/n'), e.truncate('/f', 0), e.setxattr('/f', 'user.a', 'b'), e.access('/f', 2)]) {
+    assert.equal(await code(p), 'EROFS');
+  }
+  assert.equal(await code(e.mkdir('/d')), 'EEXIST');
+  assert.equal(await code(e.unlink('/missing')), 'EROFS');
+  assert.equal(await code(e.unlink('/nope/missing')), 'ENOENT');
+});
+
+test('userxattr writes user.overlay.* and hides them', async (t) => {
+  if (!requiresRoot(t)) return;
+  const { e, dirs } = setup(t, [[{ t: 'file', p: 'd/x', data: 'x' }, { t: 'file', p: 'f', data: 'f' }]], { userxattr: true });
+  await e.unlink('/d/x');
+  await e.rmdir('/d');
+  await e.mkdir('/d');
+  await e.chmod('/f', 0o600);
+  assert.equal(lgetxattr(join(dirs.upper, 'd'), 'user.overlay.opaque')?.toString(), 'y');
+  assert.equal(lgetxattr(join(dirs.upper, 'd'), 'trusted.overlay.opaque'), null);
+  assert.equal(lgetxattr(dirs.upper, 'user.overlay.impure')?.toString(), 'y');
+  assert.deepEqual(await e.listxattr('/'), []);
+  assert.equal(await code(e.getxattr('/d', 'user.overlay.opaque')), 'EOPNOTSUPP');
+  assert.deepEqual(await e.readdir('/d'), []);
+});
+
+test('readdir withFileTypes, statfs, access and the OverlayError shape', async (t) => {
+  if (!requiresRoot(t)) return;
+  const { e } = setup(t, [[{ t: 'file', p: 'f', data: 'x' }, { t: 'dir', p: 'd' }, { t: 'symlink', p: 'l', target: 'f' }, { t: 'fifo', p: 'p' }]]);
+  const ents = await e.readdir('/', { withFileTypes: true });
+  const kinds = Object.fromEntries(ents.map((d) => [d.name, d.isFile() ? 'f' : d.isDirectory() ? 'd' : d.isSymbolicLink() ? 'l' : d.isFIFO() ? 'p' : '?']));
+  assert.deepEqual(kinds, { f: 'f', d: 'd', l: 'l', p: 'p' });
+  assert.equal((await e.statfs('/')).type, 0x794c7630);
+  await e.access('/f', 4);
+  try {
+    await e.readFile('/nope/x');
+    assert.fail('no error');
+  } catch (err) {
+    assert.ok(err instanceof OverlayError);
+    assert.equal(err.code, 'ENOENT');
+    assert.equal(err.path, '/nope/x');
+  }
+  const st = await e.lstat('/f');
+  assert.equal(typeof st.mtimeNs, 'bigint');
+  assert.equal(st.size, 1n);
+});
+
+test('copy-up goes through the work dir and leaves it empty', async (t) => {
+  if (!requiresRoot(t)) return;
+  const big = 'z'.repeat(1 << 20);
+  const base = tempDir(t);
+  buildLayer(join(base, 'l'), [{ t: 'file', p: 'big', data: big }]);
+  mkdirSync(join(base, 'u'));
+  mkdirSync(join(base, 'w'));
+  const e = new OverlayEngine({ lowers: [join(base, 'l')], upper: join(base, 'u'), work: join(base, 'w') });
+  await e.appendFile('/big', '!');
+  assert.equal(lstatSync(join(base, 'u', 'big')).size, (1 << 20) + 1);
+  assert.deepEqual(snapshotDir(join(base, 'w', 'work')).size, 1);
+  writeFileSync(join(base, 'u', 'offline'), 'edited while unmounted');
+  assert.equal(await e.readFile('/offline', 'utf8'), 'edited while unmounted');
+});
