@@ -1,6 +1,7 @@
 /**
  * Copy-up, the kernel's sequence: parents first (dirs only: metadata and xattrs), then the object
- * as a temp in `<work>/work`: data (FICLONE, else copy_file_range; never through JS buffers),
+ * as a temp in `<work>/work`: data (FICLONE, else copy_file_range per data extent so holes stay
+ * holes; never through JS buffers),
  * fsync, user-visible xattrs (private `overlay.*` ones are skipped), `overlay.origin`, owner, mode,
  * times; then one rename into place, so an observer never sees a half copy. The parent gets
  * `overlay.impure=y` first and its timestamps are restored after the rename, as the kernel does.
@@ -13,11 +14,12 @@ import {
 import { join } from 'node:path';
 import { OverlayError, fromNodeError } from '../errors.js';
 import {
-  copyFileRange, ficlone, llistxattr, lgetxattr, lsetxattr, lutimesNs, mknod, major, minor,
+  ficlone, llistxattr, lgetxattr, lsetxattr, lutimesNs, mknod, major, minor,
   timespecFromNs, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
 } from '../sys/libc.js';
 import { LayerStack, UPPER, lstatOrNull } from './layer-stack.js';
 import { encodeOrigin } from './origin.js';
+import { copySparse } from './sparse.js';
 import { hasUpper, isDir, type Node } from './lookup.js';
 
 let tempCounter = 0;
@@ -71,7 +73,7 @@ export class CopyUp {
     const tmp = this.tempName();
     const fmt = Number(st.mode) & S_IFMT;
     try {
-      if (fmt === S_IFREG) this.copyData(src, tmp);
+      if (fmt === S_IFREG) this.copyData(src, tmp, Number(st.size));
       else if (fmt === S_IFDIR) mkdirSync(tmp, { mode: 0 });
       else if (fmt === S_IFLNK) symlinkSync(readlinkSync(src), tmp);
       else mknod(tmp, fmt, major(st.rdev), minor(st.rdev));
@@ -94,17 +96,12 @@ export class CopyUp {
     if (!dir) this.onCopiedUp(src, dest);
   }
 
-  private copyData(src: string, tmp: string): void {
+  private copyData(src: string, tmp: string, size: number): void {
     const inFd = openSync(src, fsc.O_RDONLY | fsc.O_NOFOLLOW);
     try {
       const outFd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
       try {
-        if (!ficlone(outFd, inFd)) {
-          for (;;) {
-            const n = copyFileRange(inFd, outFd, 1 << 30);
-            if (n === 0) break;
-          }
-        }
+        if (!ficlone(outFd, inFd)) copySparse(inFd, outFd, size);
         if (this.layers.fsync) fsyncSync(outFd);
       } finally {
         closeSync(outFd);

@@ -350,10 +350,18 @@ export function kernelRun(base: string, sc: Scenario): RunResult {
   const r = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', opts, m], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`mount failed: ${r.stderr}`);
   const results: string[] = [];
+  const inMount = (rp: string): string | null => (rp === m ? '/' : rp.startsWith(m + '/') ? rp.slice(m.length) : null);
   const realOf = (p: string): string | null => {
     try {
-      const rp = realpathSync(join(m, p));
-      return rp.startsWith(m) ? rp.slice(m.length) || '/' : null;
+      return inMount(realpathSync(join(m, p)));
+    } catch {
+      return null;
+    }
+  };
+  // The object an op names without following its last symlink: real parent + name.
+  const linkOf = (p: string): string | null => {
+    try {
+      return inMount(join(realpathSync(dirname(join(m, p))), p.split('/').pop()!));
     } catch {
       return null;
     }
@@ -362,15 +370,23 @@ export function kernelRun(base: string, sc: Scenario): RunResult {
   let merged: Map<string, string>;
   try {
     for (const o of sc.ops) {
-      const rp = realOf(o.p);
-      if (rp !== null) extraTouched.push(rp);
+      for (const q of 'to' in o ? [o.p, o.to] : [o.p]) {
+        const rp = realOf(q);
+        if (rp !== null) extraTouched.push(rp);
+        const lp = linkOf(q);
+        if (lp !== null) extraTouched.push(lp);
+      }
       try {
         results.push(kernelOp(m, o));
       } catch (e) {
         results.push(`E:${codeOf(e)}`);
       }
-      const after = realOf(o.p);
-      if (after !== null) extraTouched.push(after);
+      for (const q of 'to' in o ? [o.p, o.to] : [o.p]) {
+        const after = realOf(q);
+        if (after !== null) extraTouched.push(after);
+        const lp = linkOf(q);
+        if (lp !== null) extraTouched.push(lp);
+      }
     }
     merged = snapshotMount(m);
   } finally {
