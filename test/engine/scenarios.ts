@@ -84,6 +84,19 @@ export const scenarios: Record<string, Scenario> = {
       { op: 'rename', p: 'p/q', to: 'other/q2' }, { op: 'readdir', p: 'other/q2' }, { op: 'mkdir', p: 'test/new' },
     ],
   },
+  'absolute redirect looks up every lower from its root (found by fast-check)': {
+    redirectDir: true,
+    lowers: [
+      [{ t: 'whiteout', p: 'c/a' }, { t: 'dir', p: 'c' }],
+      [{ t: 'symlink', p: 'c/b', target: 'd' }],
+      [{ t: 'file', p: 'c/a', data: 'hidden' }, { t: 'file', p: 'c/c', data: 'cc' }, { t: 'dir', p: 'b/c' }],
+    ],
+    ops: [
+      { op: 'setxattr', p: 'b/c', name: 'trusted.t', value: '1' }, { op: 'rename', p: 'c', to: 'b/c/d' },
+      { op: 'readdir', p: 'b/c/d' }, { op: 'rename', p: 'b/c/d', to: 'b/e' }, { op: 'readdir', p: 'b/e' },
+      { op: 'rename', p: 'b/e', to: 'c' }, { op: 'readdir', p: 'c' },
+    ],
+  },
   'file renames leave whiteouts; renames over whiteouts': {
     lowers: [base],
     ops: [
