@@ -9,7 +9,7 @@
 import { readlinkSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
 import { OverlayError } from '../errors.js';
-import { S_IFDIR, S_IFLNK, S_IFMT } from '../sys/libc.js';
+import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../sys/libc.js';
 import { LayerStack, UPPER, lstatOrNull } from './layer-stack.js';
 
 export interface LayerHit {
@@ -29,8 +29,10 @@ export interface Node {
   st: BigIntStats | null;
   /** Negative because the upper holds a whiteout at this name. */
   upperWhiteout: boolean;
-  /** Redirect value found on the topmost dir (in memory, for rename). */
+  /** Redirect value found on the topmost object (in memory, for rename). */
   redirect: string | null;
+  /** A metacopy file (metacopy=on): where its data lives (a lower file); null otherwise. */
+  data: LayerHit | null;
 }
 
 export const MAX_SYMLINKS = 40;
@@ -67,7 +69,7 @@ export class Lookup {
     this.layers.lowers.forEach((real, layer) => hits.push({ layer, real }));
     const st = lstatOrNull(hits[0]!.real);
     if (st === null) throw new OverlayError('ENOENT', 'lookup', { path: hits[0]!.real, reason: 'layer-root-missing' });
-    return { path: '/', name: '', parent: null, hits, st, upperWhiteout: false, redirect: null };
+    return { path: '/', name: '', parent: null, hits, st, upperWhiteout: false, redirect: null, data: null };
   }
 
   /**
@@ -85,6 +87,9 @@ export class Lookup {
     let absRedirect: string | null = null;
     let relName = name;
     let stop = false;
+    let metaPending = false;
+    let data: LayerHit | null = null;
+    const redirectState = { abs: null as string | null, rel: name };
 
     // One candidate in one layer; returns false when the lookup must stop here.
     const visit = (layer: number, real: string, parentReal: string, s: BigIntStats): void => {
@@ -94,10 +99,37 @@ export class Lookup {
         return;
       }
       const dir = (Number(s.mode) & S_IFMT) === S_IFDIR;
+      if (metaPending) {
+        // Looking for the data of a metacopy file: the next regular file below supplies it.
+        if (dir || (Number(s.mode) & S_IFMT) !== S_IFREG) {
+          stop = true;
+          return;
+        }
+        const m = this.layers.dirMarkers(real);
+        if (m.metacopy) {
+          if (m.redirect !== null) this.applyRedirect(m.redirect, redirectState);
+          return;
+        }
+        data = { layer, real };
+        metaPending = false;
+        stop = true;
+        return;
+      }
       if (!dir) {
         if (hits.length === 0) {
           hits.push({ layer, real });
           st = s;
+          if (this.layers.metacopy && (Number(s.mode) & S_IFMT) === S_IFREG) {
+            const m = this.layers.dirMarkers(real);
+            if (m.metacopy) {
+              metaPending = true;
+              redirect = m.redirect;
+              if (m.redirect !== null) this.applyRedirect(m.redirect, redirectState);
+              absRedirect = redirectState.abs;
+              relName = redirectState.rel;
+              return;
+            }
+          }
         }
         stop = true;
         return;
@@ -115,6 +147,10 @@ export class Lookup {
         if (r.startsWith('/')) absRedirect = r;
         else if (!r.includes('/')) relName = r;
       }
+    };
+    const syncRedirect = (): void => {
+      if (redirectState.abs !== null) absRedirect = redirectState.abs;
+      relName = redirectState.rel;
     };
 
     const top = parent.hits[0];
@@ -135,13 +171,14 @@ export class Lookup {
       const before: string | null = absRedirect;
       if (absRedirect !== null) {
         const w = this.walkLayer(ph.layer, absRedirect);
-        if (w === 'stop') break;
-        if (w !== null) visit(ph.layer, w.real, w.parentReal, w.st);
+        if (w.hit !== null) visit(ph.layer, w.hit.real, w.hit.parentReal, w.hit.st);
+        if (w.stop) stop = true;
       } else {
         const real = join(ph.real, relName);
         const s = lstatOrNull(real);
         if (s !== null) visit(ph.layer, real, ph.real, s);
       }
+      if (metaPending) syncRedirect();
       if (absRedirect !== null && absRedirect !== before && !onRootStack) {
         // Kernel: switch to the root's lower stack, continuing below the current layer.
         stack = this.rootLowerStack();
@@ -150,28 +187,40 @@ export class Lookup {
       }
       i++;
     }
-    return { path, name, parent, hits, st, upperWhiteout, redirect };
+    if (metaPending) throw new OverlayError('EIO', 'lookup', { path, reason: 'metacopy-without-data' });
+    return { path, name, parent, hits, st, upperWhiteout, redirect, data };
+  }
+
+  private applyRedirect(r: string, state: { abs: string | null; rel: string }): void {
+    if (!this.layers.followRedirects || r.length === 0) return;
+    if (r.startsWith('/')) state.abs = r;
+    else if (!r.includes('/')) state.rel = r;
   }
 
   private rootLowerStack(): LayerHit[] {
     return this.layers.lowers.map((real, layer) => ({ layer, real }));
   }
 
-  /** Walk an absolute path inside one lower layer, never following symlinks. */
-  private walkLayer(layer: number, abs: string): { real: string; parentReal: string; st: BigIntStats } | null | 'stop' {
+  /**
+   * Walk an absolute path inside one lower layer, never following symlinks (kernel
+   * ovl_lookup_layer): a whiteout or non-dir on the way ends it with nothing found and stops the
+   * lookup; an opaque dir on the way does not end the walk but stops the layers below.
+   */
+  private walkLayer(layer: number, abs: string): { hit: { real: string; parentReal: string; st: BigIntStats } | null; stop: boolean } {
     const comps = splitPath(abs);
     let cur = this.layers.root(layer);
+    let stop = false;
     for (let k = 0; k < comps.length; k++) {
       const next = join(cur, comps[k]!);
       const s = lstatOrNull(next);
-      if (s === null) return null;
-      if (k === comps.length - 1) return { real: next, parentReal: cur, st: s };
-      if (this.layers.isWhiteout(next, s, layer, cur)) return 'stop';
-      if ((Number(s.mode) & S_IFMT) !== S_IFDIR) return 'stop';
-      if (this.layers.isOpaqueDir(next)) return 'stop';
+      if (s === null) return { hit: null, stop };
+      if (k === comps.length - 1) return { hit: { real: next, parentReal: cur, st: s }, stop };
+      if (this.layers.isWhiteout(next, s, layer, cur)) return { hit: null, stop: true };
+      if ((Number(s.mode) & S_IFMT) !== S_IFDIR) return { hit: null, stop: true };
+      if (this.layers.isOpaqueDir(next)) stop = true;
       cur = next;
     }
-    return null;
+    return { hit: null, stop };
   }
 
   /**

@@ -183,7 +183,10 @@ export class OverlayEngine implements HandleRegistry {
   private statOf(n: Node): OverlayStats {
     const st = n.st!;
     // Kernel ovl_getattr: a merged dir reports nlink 1.
-    return new OverlayStats(st, this.dev, isMerged(n) ? 1 : undefined);
+    const out = new OverlayStats(st, this.dev, isMerged(n) ? 1 : undefined);
+    // A metacopy file reports the blocks of its data (kernel ovl_getattr).
+    if (n.data !== null) out.blocks = lstatOrNull(n.data.real)?.blocks ?? out.blocks;
+    return out;
   }
 
   private repointHandles(lower: string, upper: string): void {
@@ -249,7 +252,7 @@ export class OverlayEngine implements HandleRegistry {
       const n = this.existing(path, true, 'open');
       if (isDir(n)) throw new OverlayError('EISDIR', 'read', { path });
       const fmt = Number(n.st!.mode) & S_IFMT;
-      const real = n.hits[0]!.real;
+      const real = (n.data ?? n.hits[0]!).real;
       const b = fmt === S_IFREG ? readFileSync(real) : readSpecial(real, fmt);
       return encoding === undefined ? b : b.toString(encoding);
     });
@@ -320,7 +323,7 @@ export class OverlayEngine implements HandleRegistry {
   setxattr(path: string, name: string, value: Uint8Array | string, opts: { noFollow?: boolean; flags?: number } = {}): Promise<void> {
     return this.run('setxattr', path, () => {
       const n = this.xattrNode(path, opts.noFollow !== true, 'setxattr', name, true);
-      lsetxattr(this.copyUp.ensureUpper(n, 'setxattr'), name, value, opts.flags ?? 0);
+      lsetxattr(this.copyUp.ensureUpper(n, 'setxattr', false), name, value, opts.flags ?? 0);
     });
   }
 
@@ -329,7 +332,7 @@ export class OverlayEngine implements HandleRegistry {
       const n = this.xattrNode(path, opts.noFollow !== true, 'removexattr', name, true);
       // Kernel ovl_xattr_set: removing from a lower object checks the lower first (no copy-up on ENODATA).
       if (!hasUpper(n) && lgetxattr(n.hits[0]!.real, name) === null) throw new OverlayError('ENODATA', 'removexattr', { path });
-      lremovexattr(this.copyUp.ensureUpper(n, 'removexattr'), name);
+      lremovexattr(this.copyUp.ensureUpper(n, 'removexattr', false), name);
     });
   }
 
@@ -339,7 +342,7 @@ export class OverlayEngine implements HandleRegistry {
     return this.run('chmod', path, () => {
       const n = this.existing(path, true, 'chmod');
       this.writable('chmod', path);
-      chmodSync(this.copyUp.ensureUpper(n, 'chmod'), mode & 0o7777);
+      chmodSync(this.copyUp.ensureUpper(n, 'chmod', false), mode & 0o7777);
     });
   }
 
@@ -355,7 +358,7 @@ export class OverlayEngine implements HandleRegistry {
     const op = follow ? 'chown' : 'lchown';
     const n = this.existing(path, follow, op);
     this.writable(op, path);
-    lchownSync(this.copyUp.ensureUpper(n, op), uid, gid);
+    lchownSync(this.copyUp.ensureUpper(n, op, false), uid, gid);
   }
 
   /** utimensat with nanoseconds; `null` leaves that time unchanged. */
@@ -370,7 +373,7 @@ export class OverlayEngine implements HandleRegistry {
   private doUtimes(path: string, atime: TimeLike | null, mtime: TimeLike | null, follow: boolean): void {
     const n = this.existing(path, follow, 'utime');
     this.writable('utime', path);
-    lutimesNs(this.copyUp.ensureUpper(n, 'utime'), toTimespec(atime), toTimespec(mtime));
+    lutimesNs(this.copyUp.ensureUpper(n, 'utime', false), toTimespec(atime), toTimespec(mtime));
   }
 
   truncate(path: string, len = 0): Promise<void> {
@@ -413,7 +416,7 @@ export class OverlayEngine implements HandleRegistry {
         this.writable('open', path);
         real = this.copyUp.ensureUpper(n, 'open');
       } else {
-        real = n.hits[0]!.real;
+        real = (n.data ?? n.hits[0]!).real;
       }
     }
     let realFlags = flags & ~(fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW);
@@ -427,7 +430,7 @@ export class OverlayEngine implements HandleRegistry {
       append: (flags & fsc.O_APPEND) !== 0,
       isDir: isDir(n),
     });
-    if (!hasUpper(n) && !h.flags.isDir) {
+    if ((!hasUpper(n) || n.data !== null) && !h.flags.isDir) {
       let set = this.handles.get(real);
       if (!set) this.handles.set(real, (set = new Set()));
       set.add(h);
@@ -506,7 +509,11 @@ export class OverlayEngine implements HandleRegistry {
       this.writable('link', existingPath);
       if (isDir(src)) throw new OverlayError('EPERM', 'link', { path: existingPath, dest: newPath });
       const hadLower = hasLower(src);
-      const srcUpper = this.copyUp.ensureUpper(src, 'link');
+      const srcUpper = this.copyUp.ensureUpper(src, 'link', false);
+      if (src.data !== null && !(src.redirect ?? '').startsWith('/')) {
+        // Kernel ovl_set_link_redirect: the new name must find the lower data from anywhere.
+        lsetxattr(srcUpper, this.layers.x('redirect'), absoluteRedirect(src));
+      }
       // Re-resolve: the copy-up may have created the new parent's upper dir.
       const d2 = this.lookup.resolve(newPath, false, 'link');
       this.create(d2, 'link', (d) => linkSync(srcUpper, d), false);
@@ -588,6 +595,10 @@ export class OverlayEngine implements HandleRegistry {
     }
     this.writable(op, oldPath);
     const oldMergeOrLower = oldDir && (isMerged(old) || !hasUpper(old));
+    // metacopy: a regular file is (or becomes, by a metadata-only copy-up) a metacopy file, which
+    // the kernel treats like a merged object and gives a redirect to its data.
+    const oldMetacopy = !oldDir && this.layers.metacopy && (old.data !== null ||
+      (!hasUpper(old) && (Number(old.st!.mode) & S_IFMT) === S_IFREG));
     if (oldMergeOrLower && !this.layers.redirectDir) throw new OverlayError('EXDEV', op, init);
     const overwriteDir = nw.st !== null && isDir(nw);
     if (overwriteDir && (isMerged(nw) || !hasUpper(nw)) && !isEmptyDir(this.layers, nw)) {
@@ -599,7 +610,7 @@ export class OverlayEngine implements HandleRegistry {
     const hadOrigin = hasLower(old);
     // Redirect value before copy-up changes the node (kernel ovl_get_redirect).
     let redirect: string | null = null;
-    if (oldMergeOrLower) {
+    if (oldMergeOrLower || oldMetacopy) {
       const existing = old.redirect;
       if (!(existing !== null && (samedir || existing.startsWith('/')))) {
         redirect = samedir ? old.name : absoluteRedirect(old);
@@ -607,7 +618,8 @@ export class OverlayEngine implements HandleRegistry {
       }
     }
     const oldOpaque = oldDir && this.layers.isOpaqueDir(old.hits[0]!.real);
-    const oldUpper = this.copyUp.ensureUpper(old, op);
+    const oldUpper = this.copyUp.ensureUpper(old, op, false);
+    if (oldMetacopy && redirect !== null) lsetxattr(oldUpper, this.layers.x('redirect'), redirect);
     const newParentUpper = this.copyUp.ensureUpper(nw.parent, op);
     // Re-resolve the target: copy-ups above may have changed what the parent's upper holds.
     nw = this.lookup.resolve(newPath, false, op);

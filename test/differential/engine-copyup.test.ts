@@ -6,6 +6,8 @@ import { closeSync, ftruncateSync, lstatSync, mkdirSync, openSync, readFileSync,
 import { spawnSync } from 'node:child_process';
 import { requiresOverlay, tempDir } from '../helpers/requires.js';
 import { OverlayEngine } from '../../src/engine/index.js';
+import { encodeOrigin } from '../../src/engine/origin.js';
+import { lgetxattr } from '../../src/sys/libc.js';
 
 const SIZE = 8 << 20;
 
@@ -52,5 +54,27 @@ test('copy-up keeps holes like the kernel does (B30)', async (t) => {
     assert.equal(es.blocks, ks.blocks, `${f}: kernel blocks ${ks.blocks}, engine blocks ${es.blocks}`);
     assert.ok(es.blocks < SIZE / 512 / 2, `${f}: holes filled: ${es.blocks} blocks`);
     assert.deepEqual(readFileSync(join(e.upper, f)), readFileSync(join(k.upper, f)));
+  }
+});
+
+test('overlay.origin is byte-identical to the kernel\'s for the same lower object', async (t) => {
+  if (!requiresOverlay(t)) return;
+  const root = tempDir(t);
+  const k = sparseLower(join(root, 'k'));
+  mkdirSync(join(k.lower, 'dir'));
+  const m = join(root, 'k', 'm');
+  mkdirSync(m);
+  const r = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `index=off,lowerdir=${k.lower},upperdir=${k.upper},workdir=${k.work}`, m], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  try {
+    chmodSync(join(m, 'tail'), 0o600);
+    chmodSync(join(m, 'dir'), 0o700);
+  } finally {
+    spawnSync('umount', [m]);
+  }
+  for (const f of ['tail', 'dir']) {
+    const kernelOrigin = lgetxattr(join(k.upper, f), 'trusted.overlay.origin');
+    assert.ok(kernelOrigin !== null, `kernel wrote no origin on ${f}`);
+    assert.deepEqual(encodeOrigin(join(k.lower, f), k.lower), kernelOrigin);
   }
 });

@@ -67,11 +67,12 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ op: fc.constant('readlink' as const), p: path }),
 );
 
-const variants: Array<{ label: string; redirectDir?: boolean; userxattr?: boolean; readonly?: boolean; share: number }> = [
+const variants: Array<{ label: string; redirectDir?: boolean; userxattr?: boolean; readonly?: boolean; metacopy?: boolean; share: number }> = [
   { label: 'default options', share: 1 },
   { label: 'redirect_dir=on', redirectDir: true, share: 1 },
   { label: 'userxattr', userxattr: true, share: 0.25 },
   { label: 'read-only (no upper)', readonly: true, share: 0.25 },
+  { label: 'metacopy=on', metacopy: true, share: 0.5 },
 ];
 
 variants.forEach((v, vi) => {
@@ -81,7 +82,7 @@ variants.forEach((v, vi) => {
     let n = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 12 }), async (ops) => {
-        const diffs = await differential(join(root, String(n++)), { lowers, ops, redirectDir: v.redirectDir, userxattr: v.userxattr, readonly: v.readonly });
+        const diffs = await differential(join(root, String(n++)), { lowers, ops, redirectDir: v.redirectDir, userxattr: v.userxattr, readonly: v.readonly, metacopy: v.metacopy });
         assert.deepEqual(diffs, [], JSON.stringify(ops));
       }),
       { numRuns: Math.max(1, Math.round(RUNS * v.share)), seed: SEED + vi, endOnFailure: true, includeErrorInReport: true },

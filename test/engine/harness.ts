@@ -62,6 +62,8 @@ export interface Scenario {
   redirectDir?: boolean;
   /** Private xattrs in user.overlay.* (kernel `userxattr`). */
   userxattr?: boolean;
+  /** metacopy=on (with redirect_dir=on, as the kernel requires). */
+  metacopy?: boolean;
   /** No upper: a read-only overlay (the kernel needs two lowers for that). */
   readonly?: boolean;
 }
@@ -146,7 +148,7 @@ function describeStat(st: { mode: number | bigint; uid: number | bigint; gid: nu
   return `${fmt.toString(8)} ${(mode & 0o7777).toString(8)} ${st.uid}:${st.gid} size=${size} rdev=${st.rdev} nlink=${fmt === S_IFDIR ? '-' : st.nlink}`;
 }
 
-const VALUE_CHECKED = new Set(['opaque', 'redirect', 'impure', 'whiteout']);
+const VALUE_CHECKED = new Set(['opaque', 'redirect', 'impure', 'whiteout', 'metacopy']);
 
 /** Snapshot of a real directory tree (used for the upper). */
 export function snapshotDir(root: string, PRIVATE = 'trusted.overlay.'): Map<string, string> {
@@ -166,6 +168,11 @@ export function snapshotDir(root: string, PRIVATE = 'trusted.overlay.'): Map<str
       const priv = [PRIVATE, 'trusted.overlay.', 'user.overlay.'].find((pre) => x.startsWith(pre));
       if (priv !== undefined) {
         const short = x.slice(priv.length);
+        if (short === 'origin') {
+          // The fid differs (different lower copies); the header and fs UUID must not.
+          const v = lgetxattr(p, x) ?? Buffer.alloc(0);
+          return `${x}=${v.subarray(0, 21).toString('hex')}/${v.length}`;
+        }
         return VALUE_CHECKED.has(short) ? `${x}=${lgetxattr(p, x)?.toString('latin1')}` : x;
       }
       return `${x}=${lgetxattr(p, x)?.toString('latin1')}`;
@@ -347,6 +354,7 @@ export function kernelRun(base: string, sc: Scenario): RunResult {
   let opts = sc.readonly === true ? `index=off,lowerdir=${lowers.join(':')}` : `index=off,lowerdir=${lowers.join(':')},upperdir=${upper},workdir=${work}`;
   if (sc.redirectDir === true) opts += ',redirect_dir=on';
   if (sc.userxattr === true) opts += ',userxattr';
+  if (sc.metacopy === true) opts += ',metacopy=on,redirect_dir=on';
   const r = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', opts, m], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`mount failed: ${r.stderr}`);
   const results: string[] = [];
@@ -404,7 +412,7 @@ export async function engineRun(base: string, sc: Scenario): Promise<RunResult &
   const { lowers, upper, work } = layerDirs(base, sc);
   const engine = sc.readonly === true
     ? new OverlayEngine({ lowers })
-    : new OverlayEngine({ lowers, upper, work, redirectDir: sc.redirectDir === true, userxattr: sc.userxattr === true });
+    : new OverlayEngine({ lowers, upper, work, redirectDir: sc.redirectDir === true, userxattr: sc.userxattr === true, metacopy: sc.metacopy === true });
   const results: string[] = [];
   for (const o of sc.ops) {
     try {
