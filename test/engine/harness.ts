@@ -342,7 +342,11 @@ function touchedPaths(sc: Scenario, realOf: (p: string) => string | null): Set<s
   };
   for (const o of sc.ops) {
     add(o.p);
-    if ('to' in o) add(o.to);
+    if ('to' in o) {
+      add(o.to);
+      // A renamed dir carries its (possibly touched) children to the new place.
+      if (o.op === 'rename') t.add(`/${o.to}/**`.replace(/\/+/g, '/'));
+    }
   }
   return t;
 }
@@ -389,6 +393,10 @@ export function kernelRun(base: string, sc: Scenario): RunResult {
       } catch (e) {
         results.push(`E:${codeOf(e)}`);
       }
+      if (o.op === 'rename') {
+        const dest = linkOf(o.to);
+        if (dest !== null) extraTouched.push(`${dest}/**`);
+      }
       for (const q of 'to' in o ? [o.p, o.to] : [o.p]) {
         const after = realOf(q);
         if (after !== null) extraTouched.push(after);
@@ -433,7 +441,8 @@ export function comparable(snap: Map<string, string>, touched: Set<string>): Map
       out.set(p, d);
       continue;
     }
-    const keep = !touched.has(p) && !touched.has(dirname(p) === p ? p : p);
+    const underMoved = [...touched].some((t) => t.endsWith('/**') && p.startsWith(t.slice(0, -2)));
+    const keep = !touched.has(p) && !underMoved;
     out.set(p, keep ? d : d.replace(/ mtime=\d+/, ' mtime=*'));
   }
   return out;
