@@ -10,15 +10,14 @@
 import {
   accessSync, chmodSync, closeSync, linkSync, lchownSync, mkdirSync, openSync, readFileSync,
   readlinkSync, renameSync, rmdirSync, statfsSync, symlinkSync, truncateSync, unlinkSync,
-  readdirSync, readSync, constants as fsc,
+  constants as fsc,
 } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { OverlayError, fromNodeError } from '../errors.js';
 import {
-  lgetxattr, llistxattr, lremovexattr, lsetxattr, lutimesNs, mknod, renameat2, timespecFromNs,
+  lgetxattr, llistxattr, lremovexattr, lsetxattr, lutimesNs, mknod, renameat2,
   RENAME_EXCHANGE, RENAME_WHITEOUT, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG,
-  type Timespec,
 } from '../sys/libc.js';
 import { OVERLAY_MAGIC } from '../sys/statfs.js';
 import { LayerStack, UPPER, lstatOrNull, type OverlayEngineOptions } from './layer-stack.js';
@@ -27,13 +26,13 @@ import { CopyUp, removeQuietly } from './copy-up.js';
 import { isEmptyDir, mergedEntries } from './readdir-merge.js';
 import { OverlayDirent, OverlayStats } from './stats.js';
 import { OverlayFileHandle, type HandleRegistry } from './handle.js';
+import { parseFlags, readSpecial, readdirNames, toTimespec, type TimeLike } from './io.js';
 
 export type { OverlayEngineOptions } from './layer-stack.js';
 export { OverlayStats, OverlayDirent } from './stats.js';
 export { OverlayFileHandle } from './handle.js';
 
-/** A time for utimes: bigint nanoseconds, a number of seconds, or a Date. */
-export type TimeLike = bigint | number | Date;
+export type { TimeLike } from './io.js';
 
 export interface OverlayStatfs {
   type: number; bsize: number; blocks: number; bfree: number; bavail: number; files: number; ffree: number;
@@ -657,68 +656,5 @@ function absoluteRedirect(n: Node): string {
   }
   const s = parts.join('/');
   return s.startsWith('/') ? s : `/${s}`;
-}
-
-/** Read what a FIFO/device offers right now without blocking (a FIFO with no writer gives EOF). */
-function readSpecial(real: string, fmt: number): Buffer {
-  const fd = openSync(real, fsc.O_RDONLY | (fmt === S_IFIFO ? fsc.O_NONBLOCK : 0));
-  try {
-    const chunks: Buffer[] = [];
-    const buf = Buffer.alloc(65536);
-    for (;;) {
-      let n: number;
-      try {
-        n = readSync(fd, buf, 0, buf.length, null);
-      } catch (e) {
-        if ((e as { code?: string }).code === 'EAGAIN') break;
-        throw e;
-      }
-      if (n === 0) break;
-      chunks.push(Buffer.from(buf.subarray(0, n)));
-      if (fmt !== S_IFIFO && chunks.length >= 16) break;
-    }
-    return Buffer.concat(chunks);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function readdirNames(dir: string): string[] {
-  return readdirSync(dir);
-}
-
-function toTimespec(t: TimeLike | null): Timespec | null {
-  if (t === null) return null;
-  if (typeof t === 'bigint') return timespecFromNs(t);
-  if (t instanceof Date) return timespecFromNs(BigInt(t.getTime()) * 1_000_000n);
-  return timespecFromNs(BigInt(Math.round(t * 1e9)));
-}
-
-const FLAG_MAP: Record<string, number> = {
-  r: fsc.O_RDONLY,
-  rs: fsc.O_RDONLY | fsc.O_SYNC,
-  sr: fsc.O_RDONLY | fsc.O_SYNC,
-  'r+': fsc.O_RDWR,
-  'rs+': fsc.O_RDWR | fsc.O_SYNC,
-  'sr+': fsc.O_RDWR | fsc.O_SYNC,
-  w: fsc.O_TRUNC | fsc.O_CREAT | fsc.O_WRONLY,
-  wx: fsc.O_TRUNC | fsc.O_CREAT | fsc.O_WRONLY | fsc.O_EXCL,
-  xw: fsc.O_TRUNC | fsc.O_CREAT | fsc.O_WRONLY | fsc.O_EXCL,
-  'w+': fsc.O_TRUNC | fsc.O_CREAT | fsc.O_RDWR,
-  'wx+': fsc.O_TRUNC | fsc.O_CREAT | fsc.O_RDWR | fsc.O_EXCL,
-  'xw+': fsc.O_TRUNC | fsc.O_CREAT | fsc.O_RDWR | fsc.O_EXCL,
-  a: fsc.O_APPEND | fsc.O_CREAT | fsc.O_WRONLY,
-  ax: fsc.O_APPEND | fsc.O_CREAT | fsc.O_WRONLY | fsc.O_EXCL,
-  xa: fsc.O_APPEND | fsc.O_CREAT | fsc.O_WRONLY | fsc.O_EXCL,
-  'a+': fsc.O_APPEND | fsc.O_CREAT | fsc.O_RDWR,
-  'ax+': fsc.O_APPEND | fsc.O_CREAT | fsc.O_RDWR | fsc.O_EXCL,
-  'xa+': fsc.O_APPEND | fsc.O_CREAT | fsc.O_RDWR | fsc.O_EXCL,
-};
-
-function parseFlags(f: string | number): number {
-  if (typeof f === 'number') return f;
-  const v = FLAG_MAP[f];
-  if (v === undefined) throw new OverlayError('EINVAL', 'open', { reason: 'bad-open-flags', detail: f });
-  return v;
 }
 
