@@ -277,8 +277,15 @@ export class OverlayEngine implements HandleRegistry {
       if ((mode & fsc.W_OK) !== 0 && this.layers.readonly && (fmt === S_IFREG || fmt === S_IFDIR || fmt === S_IFLNK)) {
         throw new OverlayError('EROFS', 'access', { path });
       }
-      // Lower objects are never written through, so W_OK only needs the permission bits.
-      accessSync(n.hits[0]!.real, hasUpper(n) ? mode : mode & ~fsc.W_OK);
+      // Kernel ovl_permission: the caller against the object's mode first; for a lower object a
+      // write check then only needs the layer to be readable (copy-up writes the upper, not it).
+      const real = n.hits[0]!.real;
+      try {
+        accessSync(real, mode);
+      } catch (e) {
+        if (hasUpper(n) || (e as { code?: string }).code !== 'EROFS') throw e;
+        accessSync(real, (mode & ~fsc.W_OK) | fsc.R_OK);
+      }
     });
   }
 
