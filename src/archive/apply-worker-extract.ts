@@ -129,6 +129,8 @@ class Extractor {
   private readonly kinds = new Map<string, Kind>();
   private readonly inodes = new Map<string, Inode>();
   private readonly pending = new Map<string, PendingDir>();
+  /** parent → the child paths recorded in `kinds` (for removing a subtree without a full scan). */
+  private readonly children = new Map<string, Set<string>>();
   /** Whiteout devices and opaque dirs this layer created (see dropShadowedWhiteouts). */
   private readonly whiteouts = new Set<string>();
   private readonly opaques = new Set<string>();
@@ -214,7 +216,10 @@ class Extractor {
     if (pad > 0) this.skipRaw(pad);
   }
 
-  /** Write `n` bytes of content to `fd` (or drop them when fd < 0), straight from the window. */
+  /**
+   * Write `n` bytes of content to `fd`, straight from the window. With fd < 0 the bytes are not
+   * extracted (whiteout / root entries with a body) and are kept verbatim in the tar-split instead.
+   */
   private copyContent(fd: number, n: number): void {
     while (n > 0) {
       const avail = this.fill(1);
@@ -223,6 +228,8 @@ class Extractor {
       if (fd >= 0) {
         let w = 0;
         while (w < k) w += writeSync(fd, this.buf, this.start + w, k - w);
+      } else {
+        this.rec?.raw(this.buf, this.start, this.start + k);
       }
       this.start += k;
       this.offset += k;
@@ -284,7 +291,7 @@ class Extractor {
         if (more === 0) return;
         if (more >= BLOCK && isZeroBlock(this.buf, this.start)) {
           this.skipRaw(BLOCK);
-        return;
+          return;
         }
         this.bad('tar-invalid-header', 'a zero block is followed by data');
       }
@@ -366,7 +373,7 @@ class Extractor {
     try {
       const st = lstatSync(this.abs(rel));
       const kind = st.isDirectory() ? DIR : st.isSymbolicLink() ? SYMLINK : OTHER;
-      this.kinds.set(rel, kind);
+      this.mark(rel, kind);
       return kind;
     } catch (e) {
       if (hasCode(e, 'ENOENT')) return undefined;
@@ -391,7 +398,7 @@ class Extractor {
     const abs = this.abs(rel);
     mkdirSync(abs, 0o755);
     if ((0o755 & this.p.umask) !== 0) chmodSync(abs, 0o755);
-    this.kinds.set(rel, DIR);
+    this.mark(rel, DIR);
     this.lastDir = rel;
   }
 
@@ -410,23 +417,52 @@ class Extractor {
   /** Remove what is at `rel` (kind `k`): the subtree for a dir; keeps our maps and counters right. */
   private remove(rel: string, k: Kind): void {
     const abs = this.abs(rel);
-    const subtree = k === DIR;
-    this.rec?.detach(rel, subtree, (p) => readFileSync(this.abs(p)));
-    if (subtree) {
-      for (const key of [...this.kinds.keys()]) if (isWithin(key, rel)) this.forget(key);
-      for (const key of [...this.pending.keys()]) if (isWithin(key, rel)) this.pending.delete(key);
-      for (const key of [...this.opaques]) if (isWithin(key, rel)) this.opaques.delete(key);
+    const read = (p: string): Buffer => readFileSync(this.abs(p));
+    if (k === DIR) {
+      for (const p of this.subtreeOf(rel)) {
+        this.rec?.detach(p, read);
+        this.forget(p);
+      }
       rmSync(abs, { recursive: true, force: true });
       if (isWithin(this.lastDir, rel)) this.lastDir = '';
     } else {
+      this.rec?.detach(rel, read);
       this.forget(rel);
       unlinkSync(abs);
     }
   }
 
+  /** Record what we created (or found) at `rel`, indexed under its parent for subtree removal. */
+  private mark(rel: string, kind: Kind): void {
+    if (!this.kinds.has(rel)) {
+      const parent = parentOf(rel);
+      let set = this.children.get(parent);
+      if (!set) this.children.set(parent, (set = new Set()));
+      set.add(rel);
+    }
+    this.kinds.set(rel, kind);
+  }
+
+  /** `rel` and everything we know below it, found through the children index (no full scan). */
+  private subtreeOf(rel: string): string[] {
+    const out: string[] = [];
+    const stack = [rel];
+    while (stack.length > 0) {
+      const p = stack.pop() as string;
+      out.push(p);
+      const kids = this.children.get(p);
+      if (kids) for (const c of kids) stack.push(c);
+    }
+    return out;
+  }
+
   private forget(rel: string): void {
     this.kinds.delete(rel);
+    this.children.get(parentOf(rel))?.delete(rel);
+    this.children.delete(rel);
     this.whiteouts.delete(rel);
+    this.pending.delete(rel);
+    this.opaques.delete(rel);
     const ino = this.inodes.get(rel);
     if (ino) {
       this.inodes.delete(rel);
@@ -516,7 +552,7 @@ class Extractor {
     const abs = this.abs(target);
     mknod(abs, S_IFCHR, 0, 0);
     if (e.uid !== 0 || e.gid !== 0) lchownSync(abs, e.uid, e.gid);
-    this.kinds.set(target, OTHER);
+    this.mark(target, OTHER);
     this.whiteouts.add(target);
   }
 
@@ -537,7 +573,7 @@ class Extractor {
           } catch (e) {
             throw fromNodeError(e, 'applyLayer', { path: this.abs(w), layer: this.p.label });
           }
-          this.kinds.delete(w);
+          this.forget(w);
           break;
         }
         if (dir === '') break;
@@ -569,7 +605,7 @@ class Extractor {
     } finally {
       closeSync(fd);
     }
-    this.kinds.set(rel, OTHER);
+    this.mark(rel, OTHER);
     this.addInode(rel, e, e.size, false);
   }
 
@@ -582,7 +618,7 @@ class Extractor {
   private directory(e: Entry, rel: string): void {
     const abs = this.abs(rel);
     mkdirSync(abs, 0o755);
-    this.kinds.set(rel, DIR);
+    this.mark(rel, DIR);
     this.pending.set(rel, this.dirMeta(e, true));
     for (const [k, v] of e.xattrs) this.setXattr(() => lsetxattr(abs, k, v));
   }
@@ -606,7 +642,7 @@ class Extractor {
     for (const [k, v] of e.xattrs) this.setXattr(() => lsetxattr(abs, k, v));
     const m = clampTime(e.mtimeNs);
     lutimesNs(abs, timespecFromNs(maxNs(clampTime(e.atimeNs), m)), timespecFromNs(m));
-    this.kinds.set(rel, SYMLINK);
+    this.mark(rel, SYMLINK);
     this.addInode(rel, e, Buffer.byteLength(e.linkname), true);
   }
 
@@ -621,7 +657,7 @@ class Extractor {
     if (tk === DIR) this.refuse(e.name, 'tar-entry-link-to-dir', `hard link target ${JSON.stringify(e.linkname)} is a directory`, 'EPERM');
     const abs = this.abs(rel);
     linkSync(this.abs(target), abs);
-    this.kinds.set(rel, tk);
+    this.mark(rel, tk);
     let ino = this.inodes.get(target);
     if (ino) {
       ino.links++;
@@ -663,8 +699,8 @@ class Extractor {
     try {
       mknod(abs, ifmt | (e.mode & 0o777), e.devmajor, e.devminor);
     } catch (err) {
-      // Unprivileged (user namespace): devices cannot be created; Docker skips them (B31).
-      if (ifmt !== S_IFIFO && this.euid !== 0 && hasCode(err, 'EPERM')) return;
+      // Unprivileged or in a user namespace, devices cannot be created: Docker skips them (B31).
+      if (hasCode(err, 'EPERM') && (this.euid !== 0 || inUserNamespace())) return;
       throw err;
     }
     if (this.needChown(e.uid, e.gid)) lchownSync(abs, e.uid, e.gid);
@@ -672,7 +708,7 @@ class Extractor {
     if (this.needChmod(e.mode)) chmodSync(abs, e.mode);
     const m = clampTime(e.mtimeNs);
     lutimesNs(abs, timespecFromNs(maxNs(clampTime(e.atimeNs), m)), timespecFromNs(m));
-    this.kinds.set(rel, OTHER);
+    this.mark(rel, OTHER);
     this.addInode(rel, e, 0, false);
   }
 
@@ -707,6 +743,20 @@ class Extractor {
 
 function parseLongName(b: Buffer): string {
   return utf8Name(b, 'GNU long name');
+}
+
+let userns: boolean | undefined;
+/** Running in a user namespace: the uid map is not the initial namespace's identity map. */
+function inUserNamespace(): boolean {
+  if (userns !== undefined) return userns;
+  try {
+    const map = readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/);
+    userns = !(map.length === 3 && map[0] === '0' && map[1] === '0' && map[2] === '4294967295');
+  } catch (e) {
+    if (!hasCode(e, 'ENOENT', 'EACCES')) throw e;
+    userns = false;
+  }
+  return userns;
 }
 
 function depth(rel: string): number {
