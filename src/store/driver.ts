@@ -33,6 +33,8 @@ import { isLinkId, newLinkId } from './short-link.js';
 import { lowerChain, lowerDirs, markCommitted, readLinkId, readLowerEntries } from './layer-files.js';
 import { ensureRemoveAll, ignoreCodes, mkdirMode, pathExists, processAlive } from './fs-helpers.js';
 import { parseDriverOptions, parseLayerStorageOpt } from './options.js';
+import { openLayerEngine, type LayerEngineOptions } from './engine-view.js';
+import type { OverlayEngine } from '../engine/index.js';
 
 /** The archive functions the driver composes (replaceable for tests and fault injection). */
 export interface ArchiveOps {
@@ -514,6 +516,16 @@ export class Overlay2Driver {
         if (!isNotFound(e)) this.log(`put ${id}: rmdir ${p.merged}: ${String(e)}`);
       });
     });
+  }
+
+  /**
+   * The engine alternative to `get`: the layer's merged view through the userspace engine, over
+   * the same dirs a kernel mount would use (no mount, no refcount: an engine holds no kernel
+   * state, so there is nothing to `put`). Committed and base layers are read-only.
+   */
+  async getEngine(id: string, opts: LayerEngineOptions = {}): Promise<OverlayEngine> {
+    checkId(id, 'getEngine');
+    return openLayerEngine(this, id, opts);
   }
 
   /** In-process reference count of a layer's merged path (adoption included); for tests/CLI. */
