@@ -40,7 +40,7 @@ const DESCRIPTIONS: Record<string, string> = {
   ENOTEMPTY: 'directory not empty',
   ELOOP: 'too many symbolic links encountered',
   ENODATA: 'no data available',
-  EOPNOTSUPP: 'operation not supported on socket',
+  EOPNOTSUPP: 'operation not supported',
   ENOTSUP: 'operation not supported',
   EDQUOT: 'disk quota exceeded',
   EOVERFLOW: 'value too large for defined data type',
