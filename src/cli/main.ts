@@ -13,7 +13,7 @@ import {
   ImageStore, loadImages, saveImages, createContainer, mountContainer, umountContainer, containerChanges,
   commitContainer, removeContainer, removeImage, tagImage,
 } from '../image/index.js';
-import { errorLine, exitCodeFor, humanSize, printJson, shortId, table, type Output } from './render.js';
+import { errorJson, errorLine, exitCodeFor, humanSize, printJson, shortId, table, type Output } from './render.js';
 import { registerFsCommand } from './fs-command.js';
 
 interface GlobalOptions {
@@ -81,7 +81,7 @@ export function buildProgram(output: Output, releases: Array<() => void> = []): 
     .option('--config <file>', 'daemon.json-style config (default: <root>/daemon.json or /etc/overlay2/daemon.json)')
     .option('--json', 'machine-readable output')
     .enablePositionalOptions()
-    .showHelpAfterError()
+    .showHelpAfterError('(run `overlay2 help` or `overlay2 COMMAND --help` for usage)')
     .exitOverride()
     .configureOutput({ writeOut: (s) => output.out(s), writeErr: (s) => output.err(s) });
 
@@ -267,7 +267,8 @@ export async function main(argv: string[], output?: Output): Promise<number> {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
       return 2;
     }
-    o.err(errorLine(e) + '\n');
+    if (argv.includes('--json')) o.err(JSON.stringify({ error: errorJson(e) }) + '\n');
+    else o.err(errorLine(e) + '\n');
     if (process.env['OVERLAY2_DEBUG'] === '1' && e instanceof Error) o.err(`${e.stack ?? ''}\n`);
     return exitCodeFor(e);
   } finally {
