@@ -379,7 +379,9 @@ class Extractor {
     if (this.opaques.size === 0 || this.whiteouts.size === 0) return;
     for (const w of this.whiteouts) {
       for (let dir = parentOf(w); ; dir = parentOf(dir)) {
-        if (this.opaques.has(dir) && (dir === '' || this.kinds.get(dir) === DIR)) {
+        // The layer root is never opaque to the kernel (a layer's root is not looked up), so a
+        // whiteout under a root `.wh..wh..opq` still has work to do and is kept.
+        if (dir !== '' && this.opaques.has(dir) && this.kinds.get(dir) === DIR) {
           try {
             unlinkSync(this.abs(w));
           } catch (e) {

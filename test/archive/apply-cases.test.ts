@@ -88,6 +88,19 @@ test('B01: an opaque marker listed after its siblings hides only lower content',
   }
 });
 
+test('a whiteout under a root-level .wh..wh..opq is kept: the kernel never treats a layer root as opaque', async (t) => {
+  if (!requiresOverlay(t)) return;
+  const root = tempDir(t);
+  const l1 = join(root, 'rootopq-l1');
+  const l2 = join(root, 'rootopq-l2');
+  await applyInto(root, l1, [{ name: 'etc/' }, { name: 'etc/passwd', body: 'root:x:0:0' }, { name: 'keep', body: 'k' }]);
+  await applyInto(root, l2, [{ name: '.wh.etc' }, { name: '.wh..wh..opq' }]);
+  assert.ok(lstatSync(join(l2, 'etc')).isCharacterDevice(), 'the whiteout device is stored');
+  const m = mountOverlay(t, root, [l2, l1]);
+  assert.ok(!existsSync(join(m, 'etc')), 'etc is hidden in the merged view');
+  assert.ok(existsSync(join(m, 'keep')), 'the root marker hides nothing (kernel: root not opaque)');
+});
+
 test('B05: bare .wh., .wh.. and .wh... entries are rejected as invalid whiteouts', async (t) => {
   const root = tempDir(t);
   const layers: TarEntrySpec[][] = [
