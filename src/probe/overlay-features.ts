@@ -28,7 +28,9 @@ async function withTemp<T>(parent: string, prefix: string, dirs: string[], fn: (
     try {
       umount2(join(td, 'merged'), MNT_DETACH);
     } catch (e) {
-      if (!hasCode(e, 'EINVAL', 'ENOENT')) throw e;
+      // Not mounted (EINVAL), gone (ENOENT), or not allowed to unmount anything (EPERM, an
+      // unprivileged caller whose mount failed too): nothing to undo; the dir is removed below.
+      if (!hasCode(e, 'EINVAL', 'ENOENT', 'EPERM')) throw e;
     }
     await rm(td, { recursive: true, force: true });
   }
@@ -54,7 +56,10 @@ export async function probeOverlay(testdir: string, multipleLowers = true): Prom
   return withTemp(testdir, 'check-overlayfs-support', ['lower1', 'lower2', 'upper', 'work', 'merged'], async (td) => {
     const lowers = multipleLowers ? `${td}/lower2:${td}/lower1` : `${td}/lower1`;
     const err = tryMount(join(td, 'merged'), `lowerdir=${lowers},upperdir=${td}/upper,workdir=${td}/work`);
-    if (err !== undefined) return { supported: false, reason: `failed to mount overlay: ${err}` };
+    if (err !== undefined) {
+      const hint = process.getuid?.() !== 0 && err.startsWith('EPERM') ? ' (kernel overlay mounts need root; `overlay2 fs` works without)' : '';
+      return { supported: false, reason: `failed to mount overlay: ${err}${hint}` };
+    }
     umount2(join(td, 'merged'), 0);
     return { supported: true };
   });
