@@ -2,7 +2,7 @@
  * The real Docker-made images in ../shared/realimages, decompressed once per machine into a cache
  * under the temp dir (../shared is read-only in CI). Returns paths; callers must not modify them.
  */
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execFileSync } from 'node:child_process';
@@ -11,12 +11,18 @@ import { sharedDir } from './requires.js';
 const cacheRoot = join(tmpdir(), 'overlay2-realimages-cache');
 
 export function realImagesDir(): string {
-  return join(sharedDir(), 'realimages');
+  const dir = join(sharedDir(), 'realimages');
+  if (!existsSync(join(dir, 'README.md'))) {
+    throw new Error(`the real images are not at ${dir}: these tests need the shared folder beside the repository (../shared), or OVERLAY2_SHARED=/path/to/shared`);
+  }
+  return dir;
 }
 
 /** `<name>.tar` (the docker-save archive), decompressed from `<name>.tar.zst`. */
 export function realImageArchive(name: 'realbase' | 'edge'): string {
-  const out = join(cacheRoot, `${name}.tar`);
+  // Keyed by the compressed file's size and mtime, so a changed input never reuses a stale copy.
+  const src = statSync(join(realImagesDir(), `${name}.tar.zst`));
+  const out = join(cacheRoot, `${name}-${src.size}-${Math.floor(src.mtimeMs)}.tar`);
   if (existsSync(out)) return out;
   mkdirSync(cacheRoot, { recursive: true });
   const tmp = `${out}.tmp-${process.pid}`;
@@ -27,7 +33,7 @@ export function realImageArchive(name: 'realbase' | 'edge'): string {
 
 /** The docker-save archive unpacked into a directory (manifest.json, <id>/layer.tar, config). */
 export function realImageDir(name: 'realbase' | 'edge'): string {
-  const out = join(cacheRoot, `${name}.d`);
+  const out = realImageArchive(name).replace(/\.tar$/, '.d');
   if (existsSync(join(out, 'manifest.json'))) return out;
   const archive = realImageArchive(name);
   const tmp = `${out}.tmp-${process.pid}`;
