@@ -8,7 +8,7 @@ import { lstat, mkdir, readdir, readlink, symlink, lutimes, chmod, lchown, open,
 import { constants as fsc } from 'node:fs';
 import { basename, join, posix } from 'node:path';
 import { Command } from 'commander';
-import type { OverlayEngine, OverlayStats } from '../engine/index.js';
+import type { OverlayEngine, OverlayFileHandle, OverlayStats } from '../engine/index.js';
 import { OverlayError, fromNodeError, hasCode } from '../errors.js';
 import { containerEngine, isContainerMounted } from '../image/index.js';
 import { S_IFBLK, S_IFCHR, lutimesNs, major, minor, mknod, timespecFromNs } from '../sys/libc.js';
@@ -85,6 +85,21 @@ async function readStdin(): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** Copy all of an engine file handle into `out` in 64 KiB pieces, closing both. */
+async function pumpFile(from: OverlayFileHandle, out: { write: (b: Buffer) => Promise<unknown>; close: () => Promise<void> }): Promise<void> {
+  try {
+    const buf = Buffer.alloc(1 << 16);
+    for (;;) {
+      const { bytesRead } = await from.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      await out.write(buf.subarray(0, bytesRead));
+    }
+  } finally {
+    await from.close();
+    await out.close();
+  }
+}
+
 /** Copy a tree inside the engine, keeping type, mode, owner, times, xattrs and hard links (mv's copy fallback). */
 async function copyWithin(fs: OverlayEngine, src: string, dst: string, links = new Map<string, string>()): Promise<void> {
   const st = await fs.lstat(src);
@@ -97,19 +112,7 @@ async function copyWithin(fs: OverlayEngine, src: string, dst: string, links = n
     await fs.link(links.get(String(st.ino)) as string, dst);
     return;
   } else if (st.isFile()) {
-    const data = await fs.open(src, 'r');
-    const out = await fs.open(dst, 'wx', Number(st.mode) & 0o7777);
-    try {
-      const buf = Buffer.alloc(1 << 16);
-      for (;;) {
-        const { bytesRead } = await data.read(buf, 0, buf.length, null);
-        if (bytesRead === 0) break;
-        await out.write(buf.subarray(0, bytesRead));
-      }
-    } finally {
-      await data.close();
-      await out.close();
-    }
+    await pumpFile(await fs.open(src, 'r'), await fs.open(dst, 'wx', Number(st.mode) & 0o7777));
   } else {
     await fs.mknod(dst, Number(st.mode), major(st.rdev), minor(st.rdev));
   }
@@ -159,19 +162,7 @@ async function copyOut(fs: OverlayEngine, src: string, dst: string): Promise<voi
   } else if (st.isSymbolicLink()) {
     await symlink(await fs.readlink(src), dst);
   } else if (st.isFile()) {
-    const h = await fs.open(src, 'r');
-    const out = await open(dst, 'wx', mode);
-    try {
-      const buf = Buffer.alloc(1 << 16);
-      for (;;) {
-        const { bytesRead } = await h.read(buf, 0, buf.length, null);
-        if (bytesRead === 0) break;
-        await out.write(buf.subarray(0, bytesRead));
-      }
-    } finally {
-      await h.close();
-      await out.close();
-    }
+    await pumpFile(await fs.open(src, 'r'), await open(dst, 'wx', mode));
   } else if (st.isFIFO() || st.isCharacterDevice() || st.isBlockDevice()) {
     mknod(dst, Number(st.mode), major(st.rdev), minor(st.rdev));
   } else {
