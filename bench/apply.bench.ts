@@ -8,7 +8,7 @@ import { mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { applyLayer } from '../src/archive/index.js';
 import { ImageStore, loadImages } from '../src/image/index.js';
-import { sampleLine, sh, table, timed, type Options, type Series } from './harness.js';
+import { headline, sampleLine, sh, table, timed, type Options, type Series } from './harness.js';
 import { edgeArchive, edgeLayers } from './images.js';
 
 export interface ApplyBenchResult {
@@ -104,6 +104,9 @@ export async function applyBench(opts: Options): Promise<ApplyBenchResult> {
 
   const applySeries = series.filter((_, i) => impls[i]!.group === 'apply');
   const loadSeries = series.filter((_, i) => impls[i]!.group === 'load');
+  headline(opts, 'apply 14 edge layers', series, 'ours applyLayer', 'GNU tar -xf');
+  headline(opts, 'apply 14 edge layers', series, 'ours applyLayer ‖', 'GNU tar -xf');
+  headline(opts, 'load edge.tar', series, 'ours load', 'GNU tar+sha256sum');
   const markdown = [
     '## 1. Layer apply (edge, 14 layers)',
     '',

@@ -12,13 +12,13 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { changesDirs, overlayChanges } from '../src/archive/index.js';
 import { MNT_DETACH, MS_BIND, MS_RDONLY, mount, umount2 } from '../src/sys/libc.js';
-import { sampleLine, sh, table, timed, type Options, type Series } from './harness.js';
+import { headline, sampleLine, sh, table, timed, type Options, type Series } from './harness.js';
 import { realImagesDir } from './images.js';
 
 const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 const OVL = 'index=off,redirect_dir=off,metacopy=off';
 
-interface Case { title: string; upper: string; lowers: string[]; merged: string; old: string }
+interface Case { short: string; title: string; upper: string; lowers: string[]; merged: string; old: string }
 
 async function measureCase(opts: Options, c: Case): Promise<string> {
   const counts = new Map<string, number>();
@@ -47,6 +47,7 @@ async function measureCase(opts: Options, c: Case): Promise<string> {
       opts.log(sampleLine(impls[k]!.name, s));
     }
   }
+  headline(opts, `changes: ${c.short}`, series, 'ours overlayChanges', 'naive changesDirs');
   const paths = Number(sh(`find ${q(c.upper)} | wc -l`).trim());
   const same = counts.get('ours') === counts.get('naive') ? 'the same' : `**different** (naive: ${counts.get('naive')})`;
   return [
@@ -87,7 +88,7 @@ export async function changesBench(opts: Options, oursLayers: string[]): Promise
     }
     mnt('overlay', old, 'overlay', MS_RDONLY, `lowerdir=${lowers.join(':')},${OVL}`);
     opts.log('changes: (a) edge container');
-    const a = await measureCase(opts, { title: '(a) edge container after edge.container-changes.sh', upper, lowers, merged, old });
+    const a = await measureCase(opts, { short: 'edge container', title: '(a) edge container after edge.container-changes.sh', upper, lowers, merged, old });
 
     // (b) the package-install layer as an upper.
     const [l0, l1, l2] = oursLayers as [string, string, string];
@@ -97,7 +98,7 @@ export async function changesBench(opts: Options, oursLayers: string[]): Promise
     mnt('overlay', bNew, 'overlay', MS_RDONLY, `lowerdir=${l2}:${l1}:${l0},${OVL}`);
     mnt('overlay', bOld, 'overlay', MS_RDONLY, `lowerdir=${l1}:${l0},${OVL}`);
     opts.log('changes: (b) package-install layer');
-    const b = await measureCase(opts, { title: '(b) package-install layer of edge as the upper (apt install python3 attr acl libcap2-bin)', upper: l2, lowers: [l1, l0], merged: bNew, old: bOld });
+    const b = await measureCase(opts, { short: 'package-install upper', title: '(b) package-install layer of edge as the upper (apt install python3 attr acl libcap2-bin)', upper: l2, lowers: [l1, l0], merged: bNew, old: bOld });
     return ['## 3. Changes (`docker diff`)', '', a, b].join('\n');
   } finally {
     for (const m of mounts.reverse()) {

@@ -7,7 +7,7 @@ import { createWriteStream, mkdirSync, statSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { writeLayerTar } from '../src/archive/index.js';
-import { sampleLine, sh, table, timed, type Options, type Series } from './harness.js';
+import { headline, sampleLine, sh, table, timed, type Options, type Series } from './harness.js';
 
 const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
@@ -62,6 +62,7 @@ export async function diffBench(opts: Options, upper: string): Promise<string> {
       opts.log(sampleLine(impl.name, s));
     }
   }
+  headline(opts, 'diff: tar of the 120 MB base layer', series, 'ours writeLayerTar', 'GNU tar -cf');
   return [
     '## 2. Layer diff / commit (native writeLayerTar of a big upper)',
     '',

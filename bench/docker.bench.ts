@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ImageStore, loadImages } from '../src/image/index.js';
-import { sampleLine, sh, sleep, table, timed, type Options, type Series } from './harness.js';
+import { headline, sampleLine, sh, sleep, table, timed, type Options, type Series } from './harness.js';
 import { edgeArchive } from './images.js';
 
 function dockerd(): string | null {
@@ -131,6 +131,7 @@ export async function dockerBench(opts: Options): Promise<string> {
       docker('image prune -af >/dev/null');
       if (round + 1 < opts.rounds) await sleep(opts.quick ? 1000 : 35_000);
     }
+    headline(opts, 'load edge.tar', series, 'ours load', 'docker load');
     return [
       '## 4. `docker load` vs ours (optional, `--docker`)',
       '',

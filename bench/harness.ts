@@ -22,6 +22,8 @@ export interface Options {
   /** Root of every work dir (same fs as /tmp). */
   base: string;
   log: (line: string) => void;
+  /** Headline rows (ours vs the peer of each benchmark), printed at the top of RESULTS.md. */
+  summary: string[];
 }
 
 export interface Sample {
@@ -126,6 +128,23 @@ export function table(series: Series[], refName?: string): string {
   }
   return lines.join('\n');
 }
+
+/** Add "ours vs peer" (medians) to the summary table. */
+export function headline(opts: Options, bench: string, series: Series[], ours: string, peer: string): void {
+  const a = series.find((s) => s.name === ours);
+  const b = series.find((s) => s.name === peer);
+  if (a === undefined || b === undefined) return;
+  const w = (s: Series): number => median(s.samples.map((x) => x.wallMs));
+  const c = (s: Series): number => median(s.samples.map((x) => x.userMs + x.sysMs));
+  opts.summary.push(
+    `| ${bench} | ${ours} | ${fmtS(w(a))} | ${fmtS(c(a))} | ${peer} | ${fmtS(w(b))} | ${fmtS(c(b))} | ${fmtRatio(w(a) / w(b))} | ${fmtRatio(c(a) / c(b))} |`,
+  );
+}
+
+export const SUMMARY_HEAD = [
+  '| benchmark | ours | wall s | CPU s | peer | wall s | CPU s | wall ours/peer | CPU ours/peer |',
+  '| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |',
+];
 
 /** One line per sample, for the log. */
 export function sampleLine(name: string, s: Sample): string {

@@ -21,9 +21,9 @@ import { applyBench } from './apply.bench.js';
 import { changesBench } from './changes.bench.js';
 import { diffBench } from './diff.bench.js';
 import { dockerBench } from './docker.bench.js';
-import { machine, type Options } from './harness.js';
+import { SUMMARY_HEAD, machine, type Options } from './harness.js';
 
-function parseArgs(argv: string[]): { opts: Omit<Options, 'base' | 'log'>; out: string } {
+function parseArgs(argv: string[]): { opts: Omit<Options, 'base' | 'log' | 'summary'>; out: string } {
   const quick = argv.includes('--quick');
   const val = (flag: string): string | undefined => {
     const i = argv.indexOf(flag);
@@ -69,7 +69,7 @@ async function main(): Promise<void> {
   const base = mkdtempSync(join(tmpdir(), 'ovl2-bench-'));
   const started = Date.now();
   const log = (l: string): void => { process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${l}\n`); };
-  const opts: Options = { ...o, base, log };
+  const opts: Options = { ...o, base, log, summary: [] };
   const header = [
     '# overlay2 benchmarks vs peers',
     '',
@@ -116,7 +116,8 @@ async function main(): Promise<void> {
     log(`cleanup: ${base}`);
     cleanup(base);
   }
-  const md = [...header, ...sections, `Total run time: ${((Date.now() - started) / 1000).toFixed(0)} s. Load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')} (2 vCPUs: above ~1 means other work competed for the CPUs and the disk during the run).`, ''].join('\n');
+  const summary = ['## Summary (medians; details and the other peers below)', '', ...SUMMARY_HEAD, ...opts.summary, ''];
+  const md = [...header, ...summary, ...sections, `Total run time: ${((Date.now() - started) / 1000).toFixed(0)} s. Load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')} (2 vCPUs: above ~1 means other work competed for the CPUs and the disk during the run).`, ''].join('\n');
   writeFileSync(out, md);
   process.stdout.write(md);
   log(`wrote ${out}`);
