@@ -12,7 +12,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { changesDirs, overlayChanges } from '../src/archive/index.js';
 import { MNT_DETACH, MS_BIND, MS_RDONLY, mount, umount2 } from '../src/sys/libc.js';
-import { headline, sampleLine, sh, table, timed, type Options, type Series } from './harness.js';
+import { headline, onAbort, sampleLine, sh, table, timed, type Options, type Series } from './harness.js';
 import { realImagesDir } from './images.js';
 
 const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -63,6 +63,13 @@ async function measureCase(opts: Options, c: Case): Promise<string> {
 export async function changesBench(opts: Options, oursLayers: string[]): Promise<string> {
   const root = join(opts.base, 'changes');
   const mounts: string[] = [];
+  const unmountAll = (): void => {
+    for (const m of mounts.reverse()) {
+      try { umount2(m, MNT_DETACH); } catch { /* already gone */ }
+    }
+    mounts.length = 0;
+  };
+  const dropAbort = onAbort(unmountAll);
   const mnt = (src: string, target: string, fstype: string | null, flags: number, data: string | null): void => {
     mount(src, target, fstype, flags, data);
     mounts.push(target);
@@ -101,8 +108,7 @@ export async function changesBench(opts: Options, oursLayers: string[]): Promise
     const b = await measureCase(opts, { short: 'package-install upper', title: '(b) package-install layer of edge as the upper (apt install python3 attr acl libcap2-bin)', upper: l2, lowers: [l1, l0], merged: bNew, old: bOld });
     return ['## 3. Changes (`docker diff`)', '', a, b].join('\n');
   } finally {
-    for (const m of mounts.reverse()) {
-      try { umount2(m, MNT_DETACH); } catch { /* already gone */ }
-    }
+    dropAbort();
+    unmountAll();
   }
 }

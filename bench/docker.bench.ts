@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ImageStore, loadImages } from '../src/image/index.js';
-import { headline, sampleLine, sh, sleep, table, timed, type Options, type Series } from './harness.js';
+import { headline, onAbort, sampleLine, sh, sleep, table, timed, type Options, type Series } from './harness.js';
 import { edgeArchive } from './images.js';
 
 function dockerd(): string | null {
@@ -69,7 +69,7 @@ export async function dockerBench(opts: Options): Promise<string> {
   }
   const archive = edgeArchive();
   const root = join(opts.base, 'docker');
-  const run = `/run/ovl2-bench-${process.pid}`;
+  const run = join(opts.base, 'dr'); // exec-root, pidfile and socket: removed with the work dir
   const sock = `${run}.sock`;
   mkdirSync(root, { recursive: true });
   const logFd = openSync(join(opts.base, 'dockerd.log'), 'a');
@@ -79,6 +79,7 @@ export async function dockerBench(opts: Options): Promise<string> {
   ], { detached: true, stdio: ['ignore', logFd, logFd], cwd: '/' });
   const pid = d.pid!;
   d.unref();
+  const dropAbort = onAbort(() => { if (alive(pid)) process.kill(pid, 'SIGTERM'); });
   const docker = (args: string): string => sh(`${cli} -H unix://${sock} ${args}`);
   let containerd: number[] = [];
   try {
@@ -143,6 +144,7 @@ export async function dockerBench(opts: Options): Promise<string> {
       '',
     ].join('\n');
   } finally {
+    dropAbort();
     await stopPid(pid, 'dockerd', opts.log);
     for (const c of containerd) await stopPid(c, 'containerd', opts.log);
   }

@@ -70,6 +70,20 @@ export function dropCaches(): void {
   sh('sync; echo 3 > /proc/sys/vm/drop_caches');
 }
 
+const aborters = new Set<() => void>();
+/** Register synchronous cleanup to run if the benchmark is interrupted (SIGINT/SIGTERM); returns its remover. */
+export function onAbort(fn: () => void): () => void {
+  aborters.add(fn);
+  return () => aborters.delete(fn);
+}
+export function runAborters(): void {
+  for (const fn of [...aborters].reverse()) {
+    try {
+      fn();
+    } catch { /* best effort */ }
+  }
+}
+
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**

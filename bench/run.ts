@@ -5,7 +5,8 @@
  *   npm run bench                      # full run (5 rounds per benchmark, ~6–8 min)
  *   npm run bench -- --quick           # 1 round, short pauses: a smoke run
  *   npm run bench -- --docker          # also `docker load` vs ours (private dockerd, stopped at the end)
- *   options: --rounds N, --pause MS, --no-engine (skip the engine section), --out FILE
+ *   options: --rounds N, --pause MS, --no-engine (skip the engine section), --out FILE,
+ *            --only apply,diff,changes,docker,engine (diff and changes need apply: it makes their layer dirs)
  *
  * Sections: 1 layer apply + whole load (apply.bench.ts), 2 layer diff (diff.bench.ts), 3 changes
  * (changes.bench.ts), 4 docker load (docker.bench.ts, optional), 5 engine vs kernel mount
@@ -21,24 +22,30 @@ import { applyBench } from './apply.bench.js';
 import { changesBench } from './changes.bench.js';
 import { diffBench } from './diff.bench.js';
 import { dockerBench } from './docker.bench.js';
-import { SUMMARY_HEAD, machine, type Options } from './harness.js';
+import { SUMMARY_HEAD, machine, runAborters, type Options } from './harness.js';
 
-function parseArgs(argv: string[]): { opts: Omit<Options, 'base' | 'log' | 'summary'>; out: string } {
+function parseArgs(argv: string[]): { opts: Omit<Options, 'base' | 'log' | 'summary'>; out: string; apply: boolean } {
   const quick = argv.includes('--quick');
   const val = (flag: string): string | undefined => {
     const i = argv.indexOf(flag);
     return i >= 0 ? argv[i + 1] : undefined;
   };
-  const known = new Set(['--quick', '--docker', '--no-engine', '--rounds', '--pause', '--out']);
+  const known = new Set(['--quick', '--docker', '--no-engine', '--rounds', '--pause', '--out', '--only']);
   for (const [i, a] of argv.entries()) {
     if (a.startsWith('--') && !known.has(a)) throw new Error(`bench: unknown option ${a}`);
-    if (!a.startsWith('--') && !['--rounds', '--pause', '--out'].includes(argv[i - 1] ?? '')) throw new Error(`bench: unexpected argument ${a}`);
+    if (!a.startsWith('--') && !['--rounds', '--pause', '--out', '--only'].includes(argv[i - 1] ?? '')) throw new Error(`bench: unexpected argument ${a}`);
   }
   const rounds = Number(val('--rounds') ?? (quick ? 1 : 5));
   const pauseMs = Number(val('--pause') ?? (quick ? 500 : 3000));
   if (!Number.isInteger(rounds) || rounds < 1 || !Number.isFinite(pauseMs) || pauseMs < 0) throw new Error('bench: bad --rounds/--pause');
+  const only = val('--only')?.split(',') ?? null;
+  const on = (s: string): boolean => only === null || only.includes(s);
   const out = val('--out') ?? fileURLToPath(new URL('../../bench/RESULTS.md', import.meta.url));
-  return { opts: { quick, rounds, pauseMs, docker: argv.includes('--docker'), engine: !argv.includes('--no-engine') }, out };
+  return {
+    opts: { quick, rounds, pauseMs, docker: argv.includes('--docker') || only?.includes('docker') === true, engine: !argv.includes('--no-engine') && on('engine') },
+    out,
+    apply: on('apply') || on('diff') || on('changes'),
+  };
 }
 
 /** bench/engine.bench.ts (the engine helper's, compiled next to this file), run as is in a child. */
@@ -63,13 +70,21 @@ function cleanup(base: string): void {
 }
 
 async function main(): Promise<void> {
-  const { opts: o, out } = parseArgs(process.argv.slice(2));
+  const { opts: o, out, apply } = parseArgs(process.argv.slice(2));
   if (process.getuid?.() !== 0) throw new Error('bench: needs root (drop_caches, overlay mounts, chroot)');
   process.env['OVERLAY2_SHARED'] ??= existsSync(join(process.cwd(), '..', 'shared')) ? join(process.cwd(), '..', 'shared') : '/work/shared';
   const base = mkdtempSync(join(tmpdir(), 'ovl2-bench-'));
   const started = Date.now();
   const log = (l: string): void => { process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${l}\n`); };
   const opts: Options = { ...o, base, log, summary: [] };
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      log(`${sig}: stopping, cleaning up ${base}`);
+      runAborters();
+      cleanup(base);
+      process.exit(130);
+    });
+  }
   const header = [
     '# overlay2 benchmarks vs peers',
     '',
@@ -98,7 +113,7 @@ async function main(): Promise<void> {
   };
   try {
     let oursLayers: string[] = [];
-    await section('1. Layer apply', async () => {
+    if (apply) await section('1. Layer apply', async () => {
       const r = await applyBench(opts);
       oursLayers = r.oursLayers;
       return r.markdown;
@@ -106,7 +121,7 @@ async function main(): Promise<void> {
     if (oursLayers.length > 0) {
       await section('2. Layer diff', () => diffBench(opts, oursLayers[0]!));
       await section('3. Changes', () => changesBench(opts, oursLayers));
-    } else {
+    } else if (apply) {
       sections.push('## 2. Layer diff / 3. Changes\n\nNot run: they use the layer dirs benchmark 1 applies.\n');
     }
     if (opts.docker) await section('4. docker load', () => dockerBench(opts));
