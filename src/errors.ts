@@ -47,6 +47,7 @@ const DESCRIPTIONS: Record<string, string> = {
   ESTALE: 'stale file handle',
   EUCLEAN: 'structure needs cleaning',
   ETXTBSY: 'text file is busy',
+  EDEADLK: 'resource deadlock avoided',
 };
 
 export interface OverlayErrorInit {

@@ -25,6 +25,8 @@ export async function detectCompression(file: string): Promise<Compression> {
     const b = Buffer.alloc(4);
     const { bytesRead } = await fh.read(b, 0, 4, 0);
     return compressionOf(b.subarray(0, bytesRead));
+  } catch (e) {
+    throw fromNodeError(e, 'detectCompression', { path: file });
   } finally {
     await fh.close();
   }

@@ -12,7 +12,6 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { OverlayError, fromNodeError } from '../errors.js';
-import { isWithin } from './entry-path.js';
 
 const MAGIC = Buffer.from('OV2TSPL1');
 const REC_END = 0;
@@ -52,18 +51,12 @@ export class TarSplitRecorder {
     this.segs.push({ kind: 'file', path, size });
   }
 
-  /**
-   * `path` (or everything under it, when `subtree`) is about to be removed from the layer dir:
-   * turn its content references into inline bytes, read through `read`.
-   */
-  detach(path: string, subtree: boolean, read: (rel: string) => Buffer): void {
-    if (this.refs.size === 0) return;
-    const hit = subtree ? [...this.refs.keys()].filter((p) => isWithin(p, path)) : this.refs.has(path) ? [path] : [];
-    for (const p of hit) {
-      const idx = this.refs.get(p) as number;
-      this.segs[idx] = { kind: 'raw', data: read(p) };
-      this.refs.delete(p);
-    }
+  /** `path` is about to be removed from the layer dir: turn its content reference into inline bytes. */
+  detach(path: string, read: (rel: string) => Buffer): void {
+    const idx = this.refs.get(path);
+    if (idx === undefined) return;
+    this.segs[idx] = { kind: 'raw', data: read(path) };
+    this.refs.delete(path);
   }
 
   private flush(): void {

@@ -173,7 +173,7 @@ function opsProgram(name: string, ctx: CliContext, print: Print): Command {
     .configureOutput({ writeOut: (s) => ctx.output.out(s), writeErr: (s) => ctx.output.err(s) });
 
   const withEngine = async <T>(container: string, fn: (fs: OverlayEngine) => Promise<T>, readonly = false): Promise<T> => {
-    const store = await ctx.engineStore();
+    const store = await ctx.engineStore(readonly ? 'shared' : 'exclusive');
     const fs = await containerEngine(store, container, { readonly });
     return fn(fs);
   };

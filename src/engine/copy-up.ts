@@ -1,6 +1,7 @@
 /**
  * Copy-up, the kernel's sequence: parents first (dirs only: metadata and xattrs), then the object
- * as a temp in `<work>/work`: data (FICLONE, else copy_file_range; never through JS buffers),
+ * as a temp in `<work>/work`: data (FICLONE, else copy_file_range per data extent so holes stay
+ * holes; never through JS buffers),
  * fsync, user-visible xattrs (private `overlay.*` ones are skipped), `overlay.origin`, owner, mode,
  * times; then one rename into place, so an observer never sees a half copy. The parent gets
  * `overlay.impure=y` first and its timestamps are restored after the rename, as the kernel does.
@@ -8,16 +9,17 @@
  */
 import {
   closeSync, fsyncSync, lchownSync, mkdirSync, openSync, readlinkSync, renameSync, symlinkSync,
-  chmodSync, rmSync, constants as fsc, type BigIntStats,
+  chmodSync, rmSync, truncateSync, constants as fsc, type BigIntStats,
 } from 'node:fs';
 import { join } from 'node:path';
 import { OverlayError, fromNodeError } from '../errors.js';
 import {
-  copyFileRange, ficlone, llistxattr, lgetxattr, lsetxattr, lutimesNs, mknod, major, minor,
+  ficlone, llistxattr, lgetxattr, lremovexattr, lsetxattr, lutimesNs, mknod, major, minor,
   timespecFromNs, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
 } from '../sys/libc.js';
 import { LayerStack, UPPER, lstatOrNull } from './layer-stack.js';
 import { encodeOrigin } from './origin.js';
+import { copySparse } from './sparse.js';
 import { hasUpper, isDir, type Node } from './lookup.js';
 
 let tempCounter = 0;
@@ -40,11 +42,18 @@ export class CopyUp {
     return n.path === '/' ? this.layers.root(UPPER) : join(this.layers.root(UPPER), n.path);
   }
 
-  /** Make sure `n` (positive) has an upper object; returns its upper path. */
-  ensureUpper(n: Node, op: string): string {
+  /**
+   * Make sure `n` (positive) has an upper object; returns its upper path. `withData` false allows a
+   * metadata-only copy-up of a regular file when metacopy is on (chmod, chown, utimes, xattrs,
+   * link, rename); true (write-open, truncate) also brings the data of a metacopy file up.
+   */
+  ensureUpper(n: Node, op: string, withData = true): string {
     if (this.layers.readonly) throw new OverlayError('EROFS', op, { path: n.path });
     if (n.st === null) throw new OverlayError('ENOENT', op, { path: n.path });
-    if (hasUpper(n)) return n.hits[0]!.real;
+    if (hasUpper(n)) {
+      if (withData && n.data !== null) this.copyDataUp(n, op);
+      return n.hits[0]!.real;
+    }
     const parent = n.parent;
     if (parent === null) return this.layers.root(UPPER);
     const upperParent = this.ensureUpper(parent, op);
@@ -57,25 +66,62 @@ export class CopyUp {
       n.st = have;
       return dest;
     }
-    this.copyOne(lower.real, lower.layer, n.st, upperParent, dest, isDir(n), op, n.path);
+    const meta = !withData && this.layers.metacopy && (Number(n.st.mode) & S_IFMT) === S_IFREG;
+    const dataSrc = n.data ?? lower;
+    this.copyOne(lower.real, lower.layer, n.st, upperParent, dest, isDir(n), op, n.path, meta);
     // The node now lives in upper; keep the in-memory view consistent for the caller.
     const st = lstatOrNull(dest);
     n.hits = [{ layer: UPPER, real: dest }, ...(isDir(n) ? n.hits : [])];
     n.st = st;
+    n.data = meta ? dataSrc : null;
     return dest;
   }
 
-  private copyOne(src: string, layer: number, st: BigIntStats, upperParent: string, dest: string, dir: boolean, op: string, path: string): void {
+  /** Second half of a metadata-only copy-up: the data, into the upper inode, then drop `metacopy`. */
+  private copyDataUp(n: Node, op: string): void {
+    const upper = n.hits[0]!.real;
+    const src = n.data!.real;
+    try {
+      const size = Number(n.st!.size);
+      if (size > 0) {
+        const inFd = openSync(src, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+        try {
+          const outFd = openSync(upper, fsc.O_WRONLY | fsc.O_NOFOLLOW);
+          try {
+            if (!ficlone(outFd, inFd)) copySparse(inFd, outFd, size);
+            if (this.layers.fsync) fsyncSync(outFd);
+          } finally {
+            closeSync(outFd);
+          }
+        } finally {
+          closeSync(inFd);
+        }
+      }
+      lremovexattr(upper, this.layers.x('metacopy'));
+    } catch (e) {
+      throw fromNodeError(e, op, { path: n.path, reason: 'copy-up-data-failed' });
+    }
+    n.data = null;
+    n.st = lstatOrNull(upper);
+    this.onCopiedUp(src, upper);
+  }
+
+  private copyOne(src: string, layer: number, st: BigIntStats, upperParent: string, dest: string, dir: boolean, op: string, path: string, meta: boolean): void {
     const pst = lstatOrNull(upperParent);
     lsetxattr(upperParent, this.layers.x('impure'), 'y');
     const tmp = this.tempName();
     const fmt = Number(st.mode) & S_IFMT;
     try {
-      if (fmt === S_IFREG) this.copyData(src, tmp);
+      if (fmt === S_IFREG && meta) closeSync(openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600));
+      else if (fmt === S_IFREG) this.copyData(src, tmp, Number(st.size));
       else if (fmt === S_IFDIR) mkdirSync(tmp, { mode: 0 });
       else if (fmt === S_IFLNK) symlinkSync(readlinkSync(src), tmp);
       else mknod(tmp, fmt, major(st.rdev), minor(st.rdev));
       this.copyXattrs(src, tmp);
+      if (meta) {
+        lsetxattr(tmp, this.layers.x('metacopy'), Buffer.alloc(0));
+        truncateSync(tmp, Number(st.size));
+      }
       if (dir || st.nlink === 1n) {
         const origin = encodeOrigin(src, this.layers.root(layer));
         // Like the kernel's ovl_check_setxattr: an fs/object refusing the xattr just gets no origin
@@ -91,20 +137,15 @@ export class CopyUp {
       throw fromNodeError(e, op, { path, reason: 'copy-up-failed' });
     }
     if (pst !== null) lutimesNs(upperParent, timespecFromNs(pst.atimeNs), timespecFromNs(pst.mtimeNs));
-    if (!dir) this.onCopiedUp(src, dest);
+    if (!dir && !meta) this.onCopiedUp(src, dest);
   }
 
-  private copyData(src: string, tmp: string): void {
+  private copyData(src: string, tmp: string, size: number): void {
     const inFd = openSync(src, fsc.O_RDONLY | fsc.O_NOFOLLOW);
     try {
       const outFd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
       try {
-        if (!ficlone(outFd, inFd)) {
-          for (;;) {
-            const n = copyFileRange(inFd, outFd, 1 << 30);
-            if (n === 0) break;
-          }
-        }
+        if (!ficlone(outFd, inFd)) copySparse(inFd, outFd, size);
         if (this.layers.fsync) fsyncSync(outFd);
       } finally {
         closeSync(outFd);

@@ -23,6 +23,12 @@ export interface OverlayEngineOptions {
   userxattr?: boolean | undefined;
   /** Rename lower/merged directories by writing `overlay.redirect` (kernel `redirect_dir=on`). Default false (EXDEV). */
   redirectDir?: boolean | undefined;
+  /**
+   * Metadata-only copy-up (kernel `metacopy=on`, which implies `redirect_dir=on`): chmod/chown/
+   * utimes/xattr changes copy only the inode (sparse, `overlay.metacopy`); data follows on the first
+   * write. Default false, as on this machine's kernel.
+   */
+  metacopy?: boolean | undefined;
   /** fsync copied-up files before they become visible (kernel `fsync=auto`). Default true. */
   fsync?: boolean | undefined;
 }
@@ -37,6 +43,7 @@ export class LayerStack {
   readonly readonly: boolean;
   readonly prefix: string;
   readonly redirectDir: boolean;
+  readonly metacopy: boolean;
   readonly followRedirects: boolean;
   readonly fsync: boolean;
 
@@ -46,7 +53,7 @@ export class LayerStack {
     if (opts.upper !== undefined && opts.work === undefined && opts.readonly !== true) {
       throw new OverlayError('EINVAL', 'overlay', { path: opts.upper, reason: 'upper-without-work' });
     }
-    if (opts.userxattr === true && opts.redirectDir === true) {
+    if (opts.userxattr === true && (opts.redirectDir === true || opts.metacopy === true)) {
       throw new OverlayError('EINVAL', 'overlay', { reason: 'userxattr-with-redirect-dir' });
     }
     this.lowers = [...opts.lowers];
@@ -54,7 +61,8 @@ export class LayerStack {
     this.readonly = opts.readonly === true || opts.upper === undefined;
     this.workdir = opts.work === undefined ? undefined : join(opts.work, 'work');
     this.prefix = opts.userxattr === true ? 'user.overlay.' : 'trusted.overlay.';
-    this.redirectDir = opts.redirectDir === true;
+    this.metacopy = opts.metacopy === true;
+    this.redirectDir = opts.redirectDir === true || this.metacopy;
     // redirect_always_follow=Y here; userxattr forces nofollow (guide 1.7).
     this.followRedirects = opts.userxattr !== true;
     this.fsync = opts.fsync !== false;
@@ -92,14 +100,15 @@ export class LayerStack {
    * The private markers of a dir in one call when it has none (the common case): llistxattr first,
    * values only for names that are there.
    */
-  dirMarkers(path: string): { opaque: string | null; redirect: string | null } {
+  dirMarkers(path: string): { opaque: string | null; redirect: string | null; metacopy: boolean } {
     const names = llistxattr(path);
-    if (names.length === 0) return { opaque: null, redirect: null };
+    if (names.length === 0) return { opaque: null, redirect: null, metacopy: false };
     const o = this.x('opaque');
     const r = this.x('redirect');
     return {
       opaque: names.includes(o) ? this.getPrivate(path, 'opaque') : null,
       redirect: names.includes(r) ? this.getPrivate(path, 'redirect') : null,
+      metacopy: names.includes(this.x('metacopy')),
     };
   }
 

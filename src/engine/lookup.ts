@@ -9,7 +9,7 @@
 import { readlinkSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
 import { OverlayError } from '../errors.js';
-import { S_IFDIR, S_IFLNK, S_IFMT } from '../sys/libc.js';
+import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../sys/libc.js';
 import { LayerStack, UPPER, lstatOrNull } from './layer-stack.js';
 
 export interface LayerHit {
@@ -29,8 +29,10 @@ export interface Node {
   st: BigIntStats | null;
   /** Negative because the upper holds a whiteout at this name. */
   upperWhiteout: boolean;
-  /** Redirect value found on the topmost dir (in memory, for rename). */
+  /** Redirect value found on the topmost object (in memory, for rename). */
   redirect: string | null;
+  /** A metacopy file (metacopy=on): where its data lives (a lower file); null otherwise. */
+  data: LayerHit | null;
 }
 
 export const MAX_SYMLINKS = 40;
@@ -67,68 +69,158 @@ export class Lookup {
     this.layers.lowers.forEach((real, layer) => hits.push({ layer, real }));
     const st = lstatOrNull(hits[0]!.real);
     if (st === null) throw new OverlayError('ENOENT', 'lookup', { path: hits[0]!.real, reason: 'layer-root-missing' });
-    return { path: '/', name: '', parent: null, hits, st, upperWhiteout: false, redirect: null };
+    return { path: '/', name: '', parent: null, hits, st, upperWhiteout: false, redirect: null, data: null };
   }
 
-  /** Look `name` up in the dir `parent` (kernel ovl_lookup for one component). */
+  /**
+   * Look `name` up in the dir `parent` (kernel ovl_lookup for one component): the upper first,
+   * then the parent's lower stack. A relative redirect renames the lookup in the layers below; an
+   * absolute one restarts it from the layer roots (all lowers below the redirecting layer, walked
+   * component by component: a whiteout, non-dir or opaque dir on the way stops the lookup).
+   */
   child(parent: Node, name: string): Node {
     const path = childPath(parent.path, name);
     const hits: LayerHit[] = [];
     let st: BigIntStats | null = null;
     let upperWhiteout = false;
     let redirect: string | null = null;
-    // Where to look in each layer below: by default the parent's dir in that layer + name.
     let absRedirect: string | null = null;
     let relName = name;
-    for (const ph of parent.hits) {
-      let real: string;
-      if (absRedirect !== null) real = join(this.layers.root(ph.layer), absRedirect);
-      else real = join(ph.real, relName);
-      const s = lstatOrNull(real);
-      if (s === null) continue;
-      if (this.layers.isWhiteout(real, s, ph.layer, absRedirect !== null ? join(real, '..') : ph.real)) {
-        if (hits.length === 0 && ph.layer === UPPER) upperWhiteout = true;
-        break;
+    let stop = false;
+    let metaPending = false;
+    let data: LayerHit | null = null;
+    const redirectState = { abs: null as string | null, rel: name };
+
+    // One candidate in one layer; returns false when the lookup must stop here.
+    const visit = (layer: number, real: string, parentReal: string, s: BigIntStats): void => {
+      if (this.layers.isWhiteout(real, s, layer, parentReal)) {
+        if (hits.length === 0 && layer === UPPER) upperWhiteout = true;
+        stop = true;
+        return;
       }
       const dir = (Number(s.mode) & S_IFMT) === S_IFDIR;
-      if (hits.length === 0) {
-        hits.push({ layer: ph.layer, real });
-        st = s;
-        if (!dir) break;
-      } else {
-        if (!dir) break;
-        hits.push({ layer: ph.layer, real });
-      }
-      const marks = this.layers.dirMarkers(real);
-      if (marks.opaque === 'y') break;
-      if (this.layers.followRedirects) {
-        const r = marks.redirect;
-        if (r !== null && r.length > 0) {
-          if (hits.length === 1) redirect = r;
-          if (r.startsWith('/')) absRedirect = r;
-          else if (!r.includes('/')) relName = r;
+      if (metaPending) {
+        // Looking for the data of a metacopy file: the next regular file below supplies it.
+        if (dir || (Number(s.mode) & S_IFMT) !== S_IFREG) {
+          stop = true;
+          return;
         }
+        const m = this.layers.dirMarkers(real);
+        if (m.metacopy) {
+          if (m.redirect !== null) this.applyRedirect(m.redirect, redirectState);
+          return;
+        }
+        data = { layer, real };
+        metaPending = false;
+        stop = true;
+        return;
       }
+      if (!dir) {
+        if (hits.length === 0) {
+          hits.push({ layer, real });
+          st = s;
+          if (this.layers.metacopy && (Number(s.mode) & S_IFMT) === S_IFREG) {
+            const m = this.layers.dirMarkers(real);
+            if (m.metacopy) {
+              metaPending = true;
+              redirect = m.redirect;
+              if (m.redirect !== null) this.applyRedirect(m.redirect, redirectState);
+              absRedirect = redirectState.abs;
+              relName = redirectState.rel;
+              return;
+            }
+          }
+        }
+        stop = true;
+        return;
+      }
+      if (hits.length === 0) st = s;
+      hits.push({ layer, real });
+      const marks = this.layers.dirMarkers(real);
+      if (marks.opaque === 'y') {
+        stop = true;
+        return;
+      }
+      if (this.layers.followRedirects && marks.redirect !== null && marks.redirect.length > 0) {
+        const r = marks.redirect;
+        if (hits.length === 1) redirect = r;
+        if (r.startsWith('/')) absRedirect = r;
+        else if (!r.includes('/')) relName = r;
+      }
+    };
+    const syncRedirect = (): void => {
+      if (redirectState.abs !== null) absRedirect = redirectState.abs;
+      relName = redirectState.rel;
+    };
+
+    const top = parent.hits[0];
+    if (top !== undefined && top.layer === UPPER) {
+      const real = join(top.real, name);
+      const s = lstatOrNull(real);
+      if (s !== null) visit(UPPER, real, top.real, s);
     }
-    // Lower hits via an absolute redirect need the layers below the redirecting one only; the loop
-    // above walks parent.hits, which for the root-relative form may skip layers the parent lacks.
-    if (absRedirect !== null && hits.length > 0) this.extendAbsolute(hits, absRedirect);
-    return { path, name, parent, hits, st, upperWhiteout, redirect };
+    let stack = parent.hits.filter((h) => h.layer !== UPPER);
+    let onRootStack = false;
+    let i = 0;
+    if (absRedirect !== null) {
+      stack = this.rootLowerStack();
+      onRootStack = true;
+    }
+    while (!stop && i < stack.length) {
+      const ph = stack[i]!;
+      const before: string | null = absRedirect;
+      if (absRedirect !== null) {
+        const w = this.walkLayer(ph.layer, absRedirect);
+        if (w.hit !== null) visit(ph.layer, w.hit.real, w.hit.parentReal, w.hit.st);
+        if (w.stop) stop = true;
+      } else {
+        const real = join(ph.real, relName);
+        const s = lstatOrNull(real);
+        if (s !== null) visit(ph.layer, real, ph.real, s);
+      }
+      if (metaPending) syncRedirect();
+      if (absRedirect !== null && absRedirect !== before && !onRootStack) {
+        // Kernel: switch to the root's lower stack, continuing below the current layer.
+        stack = this.rootLowerStack();
+        onRootStack = true;
+        i = stack.findIndex((h) => h.layer === ph.layer);
+      }
+      i++;
+    }
+    if (metaPending) throw new OverlayError('EIO', 'lookup', { path, reason: 'metacopy-without-data' });
+    return { path, name, parent, hits, st, upperWhiteout, redirect, data };
   }
 
-  private extendAbsolute(hits: LayerHit[], abs: string): void {
-    const last = hits[hits.length - 1]!.layer;
-    const have = new Set(hits.map((h) => h.layer));
-    for (let layer = last + 1; layer < this.layers.lowers.length; layer++) {
-      if (have.has(layer)) continue;
-      const real = join(this.layers.root(layer), abs);
-      const s = lstatOrNull(real);
-      if (s === null) continue;
-      if (this.layers.isWhiteout(real, s, layer, join(real, '..'))) break;
-      if ((Number(s.mode) & S_IFMT) !== S_IFDIR) break;
-      hits.push({ layer, real });
-      if (this.layers.isOpaqueDir(real)) break;
+  private applyRedirect(r: string, state: { abs: string | null; rel: string }): void {
+    if (!this.layers.followRedirects || r.length === 0) return;
+    if (r.startsWith('/')) state.abs = r;
+    else if (!r.includes('/')) state.rel = r;
+  }
+
+  private rootLowerStack(): LayerHit[] {
+    return this.layers.lowers.map((real, layer) => ({ layer, real }));
+  }
+
+  /**
+   * Walk an absolute path inside one lower layer, never following symlinks (kernel
+   * ovl_lookup_layer): a whiteout or non-dir on the way ends it with nothing found and stops the
+   * lookup; an opaque dir on the way does not end the walk but stops the layers below.
+   */
+  private walkLayer(layer: number, abs: string): { hit: { real: string; parentReal: string; st: BigIntStats } | null; stop: boolean } {
+    const comps = splitPath(abs);
+    let cur = this.layers.root(layer);
+    let stop = false;
+    for (let k = 0; k < comps.length; k++) {
+      const next = join(cur, comps[k]!);
+      const s = lstatOrNull(next);
+      if (s === null) return { hit: null, stop };
+      if (k === comps.length - 1) return { hit: { real: next, parentReal: cur, st: s }, stop };
+      if (this.layers.isWhiteout(next, s, layer, cur)) return { hit: null, stop: true };
+      if ((Number(s.mode) & S_IFMT) !== S_IFDIR) return { hit: null, stop: true };
+      if (this.layers.isOpaqueDir(next)) stop = true;
+      cur = next;
     }
+    return { hit: null, stop };
   }
 
   /**

@@ -1,6 +1,7 @@
 /**
  * The kernel's `overlay.origin` value: a `struct ovl_fb` wrapping the lower object's NFS file handle
- * (version 0, magic 0xfb, total length, flags=1 little-endian, handle type, 16-byte fs UUID, fid).
+ * (version 0, magic 0xfb, total length, flags (0 = little-endian CPU), handle type, 16-byte fs UUID,
+ * fid).
  * The kernel stores it on copy-up of a dir or of a file with nlink 1 when the lower fs can encode
  * handles (observed on this machine's ext4 with a null UUID). name_to_handle_at and the
  * FS_IOC_GETFSUUID ioctl are bound here because src/sys has no wrapper for them yet.
@@ -54,7 +55,7 @@ export function encodeOrigin(realPath: string, layerRoot: string): Buffer | null
   fb[0] = 0;
   fb[1] = 0xfb;
   fb[2] = len;
-  fb[3] = 1;
+  fb[3] = 0; // OVL_FH_FLAG_CPU_ENDIAN: 0 on little-endian (observed: kernel writes 0 here)
   fb[4] = type & 0xff;
   uuid.copy(fb, 5);
   h.copy(fb, 21, 8, 8 + bytes);

@@ -10,15 +10,14 @@
 import {
   accessSync, chmodSync, closeSync, linkSync, lchownSync, mkdirSync, openSync, readFileSync,
   readlinkSync, renameSync, rmdirSync, statfsSync, symlinkSync, truncateSync, unlinkSync,
-  readdirSync, readSync, constants as fsc,
+  constants as fsc,
 } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { OverlayError, fromNodeError } from '../errors.js';
 import {
-  lgetxattr, llistxattr, lremovexattr, lsetxattr, lutimesNs, mknod, renameat2, timespecFromNs,
+  lgetxattr, llistxattr, lremovexattr, lsetxattr, lutimesNs, mknod, renameat2,
   RENAME_EXCHANGE, RENAME_WHITEOUT, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG,
-  type Timespec,
 } from '../sys/libc.js';
 import { OVERLAY_MAGIC } from '../sys/statfs.js';
 import { LayerStack, UPPER, lstatOrNull, type OverlayEngineOptions } from './layer-stack.js';
@@ -27,13 +26,13 @@ import { CopyUp, removeQuietly } from './copy-up.js';
 import { isEmptyDir, mergedEntries } from './readdir-merge.js';
 import { OverlayDirent, OverlayStats } from './stats.js';
 import { OverlayFileHandle, type HandleRegistry } from './handle.js';
+import { parseFlags, readSpecial, readdirNames, toTimespec, type TimeLike } from './io.js';
 
 export type { OverlayEngineOptions } from './layer-stack.js';
 export { OverlayStats, OverlayDirent } from './stats.js';
 export { OverlayFileHandle } from './handle.js';
 
-/** A time for utimes: bigint nanoseconds, a number of seconds, or a Date. */
-export type TimeLike = bigint | number | Date;
+export type { TimeLike } from './io.js';
 
 export interface OverlayStatfs {
   type: number; bsize: number; blocks: number; bfree: number; bavail: number; files: number; ffree: number;
@@ -183,7 +182,10 @@ export class OverlayEngine implements HandleRegistry {
   private statOf(n: Node): OverlayStats {
     const st = n.st!;
     // Kernel ovl_getattr: a merged dir reports nlink 1.
-    return new OverlayStats(st, this.dev, isMerged(n) ? 1 : undefined);
+    const out = new OverlayStats(st, this.dev, isMerged(n) ? 1 : undefined);
+    // A metacopy file reports the blocks of its data (kernel ovl_getattr).
+    if (n.data !== null) out.blocks = lstatOrNull(n.data.real)?.blocks ?? out.blocks;
+    return out;
   }
 
   private repointHandles(lower: string, upper: string): void {
@@ -249,7 +251,7 @@ export class OverlayEngine implements HandleRegistry {
       const n = this.existing(path, true, 'open');
       if (isDir(n)) throw new OverlayError('EISDIR', 'read', { path });
       const fmt = Number(n.st!.mode) & S_IFMT;
-      const real = n.hits[0]!.real;
+      const real = (n.data ?? n.hits[0]!).real;
       const b = fmt === S_IFREG ? readFileSync(real) : readSpecial(real, fmt);
       return encoding === undefined ? b : b.toString(encoding);
     });
@@ -275,8 +277,15 @@ export class OverlayEngine implements HandleRegistry {
       if ((mode & fsc.W_OK) !== 0 && this.layers.readonly && (fmt === S_IFREG || fmt === S_IFDIR || fmt === S_IFLNK)) {
         throw new OverlayError('EROFS', 'access', { path });
       }
-      // Lower objects are never written through, so W_OK only needs the permission bits.
-      accessSync(n.hits[0]!.real, hasUpper(n) ? mode : mode & ~fsc.W_OK);
+      // Kernel ovl_permission: the caller against the object's mode first; for a lower object a
+      // write check then only needs the layer to be readable (copy-up writes the upper, not it).
+      const real = n.hits[0]!.real;
+      try {
+        accessSync(real, mode);
+      } catch (e) {
+        if (hasUpper(n) || (e as { code?: string }).code !== 'EROFS') throw e;
+        accessSync(real, (mode & ~fsc.W_OK) | fsc.R_OK);
+      }
     });
   }
 
@@ -320,7 +329,7 @@ export class OverlayEngine implements HandleRegistry {
   setxattr(path: string, name: string, value: Uint8Array | string, opts: { noFollow?: boolean; flags?: number } = {}): Promise<void> {
     return this.run('setxattr', path, () => {
       const n = this.xattrNode(path, opts.noFollow !== true, 'setxattr', name, true);
-      lsetxattr(this.copyUp.ensureUpper(n, 'setxattr'), name, value, opts.flags ?? 0);
+      lsetxattr(this.copyUp.ensureUpper(n, 'setxattr', false), name, value, opts.flags ?? 0);
     });
   }
 
@@ -329,7 +338,7 @@ export class OverlayEngine implements HandleRegistry {
       const n = this.xattrNode(path, opts.noFollow !== true, 'removexattr', name, true);
       // Kernel ovl_xattr_set: removing from a lower object checks the lower first (no copy-up on ENODATA).
       if (!hasUpper(n) && lgetxattr(n.hits[0]!.real, name) === null) throw new OverlayError('ENODATA', 'removexattr', { path });
-      lremovexattr(this.copyUp.ensureUpper(n, 'removexattr'), name);
+      lremovexattr(this.copyUp.ensureUpper(n, 'removexattr', false), name);
     });
   }
 
@@ -339,7 +348,7 @@ export class OverlayEngine implements HandleRegistry {
     return this.run('chmod', path, () => {
       const n = this.existing(path, true, 'chmod');
       this.writable('chmod', path);
-      chmodSync(this.copyUp.ensureUpper(n, 'chmod'), mode & 0o7777);
+      chmodSync(this.copyUp.ensureUpper(n, 'chmod', false), mode & 0o7777);
     });
   }
 
@@ -355,7 +364,7 @@ export class OverlayEngine implements HandleRegistry {
     const op = follow ? 'chown' : 'lchown';
     const n = this.existing(path, follow, op);
     this.writable(op, path);
-    lchownSync(this.copyUp.ensureUpper(n, op), uid, gid);
+    lchownSync(this.copyUp.ensureUpper(n, op, false), uid, gid);
   }
 
   /** utimensat with nanoseconds; `null` leaves that time unchanged. */
@@ -370,7 +379,7 @@ export class OverlayEngine implements HandleRegistry {
   private doUtimes(path: string, atime: TimeLike | null, mtime: TimeLike | null, follow: boolean): void {
     const n = this.existing(path, follow, 'utime');
     this.writable('utime', path);
-    lutimesNs(this.copyUp.ensureUpper(n, 'utime'), toTimespec(atime), toTimespec(mtime));
+    lutimesNs(this.copyUp.ensureUpper(n, 'utime', false), toTimespec(atime), toTimespec(mtime));
   }
 
   truncate(path: string, len = 0): Promise<void> {
@@ -413,7 +422,7 @@ export class OverlayEngine implements HandleRegistry {
         this.writable('open', path);
         real = this.copyUp.ensureUpper(n, 'open');
       } else {
-        real = n.hits[0]!.real;
+        real = (n.data ?? n.hits[0]!).real;
       }
     }
     let realFlags = flags & ~(fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW);
@@ -427,7 +436,7 @@ export class OverlayEngine implements HandleRegistry {
       append: (flags & fsc.O_APPEND) !== 0,
       isDir: isDir(n),
     });
-    if (!hasUpper(n) && !h.flags.isDir) {
+    if ((!hasUpper(n) || n.data !== null) && !h.flags.isDir) {
       let set = this.handles.get(real);
       if (!set) this.handles.set(real, (set = new Set()));
       set.add(h);
@@ -503,7 +512,11 @@ export class OverlayEngine implements HandleRegistry {
       this.writable('link', existingPath);
       if (isDir(src)) throw new OverlayError('EPERM', 'link', { path: existingPath, dest: newPath });
       const hadLower = hasLower(src);
-      const srcUpper = this.copyUp.ensureUpper(src, 'link');
+      const srcUpper = this.copyUp.ensureUpper(src, 'link', false);
+      if (src.data !== null && !(src.redirect ?? '').startsWith('/')) {
+        // Kernel ovl_set_link_redirect: the new name must find the lower data from anywhere.
+        lsetxattr(srcUpper, this.layers.x('redirect'), absoluteRedirect(src));
+      }
       // Re-resolve: the copy-up may have created the new parent's upper dir.
       const d2 = this.lookup.resolve(newPath, false, 'link');
       this.create(d2, 'link', (d) => linkSync(srcUpper, d), false);
@@ -585,6 +598,10 @@ export class OverlayEngine implements HandleRegistry {
     }
     this.writable(op, oldPath);
     const oldMergeOrLower = oldDir && (isMerged(old) || !hasUpper(old));
+    // metacopy: a regular file is (or becomes, by a metadata-only copy-up) a metacopy file, which
+    // the kernel treats like a merged object and gives a redirect to its data.
+    const oldMetacopy = !oldDir && this.layers.metacopy && (old.data !== null ||
+      (!hasUpper(old) && (Number(old.st!.mode) & S_IFMT) === S_IFREG));
     if (oldMergeOrLower && !this.layers.redirectDir) throw new OverlayError('EXDEV', op, init);
     const overwriteDir = nw.st !== null && isDir(nw);
     if (overwriteDir && (isMerged(nw) || !hasUpper(nw)) && !isEmptyDir(this.layers, nw)) {
@@ -596,7 +613,7 @@ export class OverlayEngine implements HandleRegistry {
     const hadOrigin = hasLower(old);
     // Redirect value before copy-up changes the node (kernel ovl_get_redirect).
     let redirect: string | null = null;
-    if (oldMergeOrLower) {
+    if (oldMergeOrLower || oldMetacopy) {
       const existing = old.redirect;
       if (!(existing !== null && (samedir || existing.startsWith('/')))) {
         redirect = samedir ? old.name : absoluteRedirect(old);
@@ -604,7 +621,8 @@ export class OverlayEngine implements HandleRegistry {
       }
     }
     const oldOpaque = oldDir && this.layers.isOpaqueDir(old.hits[0]!.real);
-    const oldUpper = this.copyUp.ensureUpper(old, op);
+    const oldUpper = this.copyUp.ensureUpper(old, op, false);
+    if (oldMetacopy && redirect !== null) lsetxattr(oldUpper, this.layers.x('redirect'), redirect);
     const newParentUpper = this.copyUp.ensureUpper(nw.parent, op);
     // Re-resolve the target: copy-ups above may have changed what the parent's upper holds.
     nw = this.lookup.resolve(newPath, false, op);
@@ -642,68 +660,5 @@ function absoluteRedirect(n: Node): string {
   }
   const s = parts.join('/');
   return s.startsWith('/') ? s : `/${s}`;
-}
-
-/** Read what a FIFO/device offers right now without blocking (a FIFO with no writer gives EOF). */
-function readSpecial(real: string, fmt: number): Buffer {
-  const fd = openSync(real, fsc.O_RDONLY | (fmt === S_IFIFO ? fsc.O_NONBLOCK : 0));
-  try {
-    const chunks: Buffer[] = [];
-    const buf = Buffer.alloc(65536);
-    for (;;) {
-      let n: number;
-      try {
-        n = readSync(fd, buf, 0, buf.length, null);
-      } catch (e) {
-        if ((e as { code?: string }).code === 'EAGAIN') break;
-        throw e;
-      }
-      if (n === 0) break;
-      chunks.push(Buffer.from(buf.subarray(0, n)));
-      if (fmt !== S_IFIFO && chunks.length >= 16) break;
-    }
-    return Buffer.concat(chunks);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function readdirNames(dir: string): string[] {
-  return readdirSync(dir);
-}
-
-function toTimespec(t: TimeLike | null): Timespec | null {
-  if (t === null) return null;
-  if (typeof t === 'bigint') return timespecFromNs(t);
-  if (t instanceof Date) return timespecFromNs(BigInt(t.getTime()) * 1_000_000n);
-  return timespecFromNs(BigInt(Math.round(t * 1e9)));
-}
-
-const FLAG_MAP: Record<string, number> = {
-  r: fsc.O_RDONLY,
-  rs: fsc.O_RDONLY | fsc.O_SYNC,
-  sr: fsc.O_RDONLY | fsc.O_SYNC,
-  'r+': fsc.O_RDWR,
-  'rs+': fsc.O_RDWR | fsc.O_SYNC,
-  'sr+': fsc.O_RDWR | fsc.O_SYNC,
-  w: fsc.O_TRUNC | fsc.O_CREAT | fsc.O_WRONLY,
-  wx: fsc.O_TRUNC | fsc.O_CREAT | fsc.O_WRONLY | fsc.O_EXCL,
-  xw: fsc.O_TRUNC | fsc.O_CREAT | fsc.O_WRONLY | fsc.O_EXCL,
-  'w+': fsc.O_TRUNC | fsc.O_CREAT | fsc.O_RDWR,
-  'wx+': fsc.O_TRUNC | fsc.O_CREAT | fsc.O_RDWR | fsc.O_EXCL,
-  'xw+': fsc.O_TRUNC | fsc.O_CREAT | fsc.O_RDWR | fsc.O_EXCL,
-  a: fsc.O_APPEND | fsc.O_CREAT | fsc.O_WRONLY,
-  ax: fsc.O_APPEND | fsc.O_CREAT | fsc.O_WRONLY | fsc.O_EXCL,
-  xa: fsc.O_APPEND | fsc.O_CREAT | fsc.O_WRONLY | fsc.O_EXCL,
-  'a+': fsc.O_APPEND | fsc.O_CREAT | fsc.O_RDWR,
-  'ax+': fsc.O_APPEND | fsc.O_CREAT | fsc.O_RDWR | fsc.O_EXCL,
-  'xa+': fsc.O_APPEND | fsc.O_CREAT | fsc.O_RDWR | fsc.O_EXCL,
-};
-
-function parseFlags(f: string | number): number {
-  if (typeof f === 'number') return f;
-  const v = FLAG_MAP[f];
-  if (v === undefined) throw new OverlayError('EINVAL', 'open', { reason: 'bad-open-flags', detail: f });
-  return v;
 }
 

@@ -252,6 +252,8 @@ test('B18: GNU LongLink, PAX and ustar-prefix names apply at full length and rou
     { name: path300, body: 'pax path' },
     { name: prefix200, body: 'prefix', longName: 'prefix' },
     { name: `k/${'k'.repeat(140)}`, body: 'gnu', longName: 'gnu' },
+    { name: 'paxlink', type: 'symlink', linkname: target180 },
+    { name: `h/${'h'.repeat(120)}`, type: 'link', linkname: path300 },
   ]);
   for (const [name, bytes] of [['gnu', readFileSync(gnuTar)], ['ours', ours]] as const) {
     const dest = join(root, `d-${name}`);
@@ -267,6 +269,8 @@ test('B18: GNU LongLink, PAX and ustar-prefix names apply at full length and rou
   assert.equal(readFileSync(join(o, path300), 'utf8'), 'pax path');
   assert.equal(readFileSync(join(o, prefix200), 'utf8'), 'prefix');
   assert.equal(readFileSync(join(o, `k/${'k'.repeat(140)}`), 'utf8'), 'gnu');
+  assert.equal(readlinkSync(join(o, 'paxlink')), target180);
+  assert.equal(lstatSync(join(o, `h/${'h'.repeat(120)}`)).ino, lstatSync(join(o, path300)).ino);
   for (const d of [g, o]) {
     const all = spawnSync('find', [d]).stdout.toString();
     assert.ok(!all.includes('@LongLink'), 'no @LongLink entry is created');
@@ -407,3 +411,26 @@ test('B31: FIFOs and device nodes are created with exact type and numbers (as ro
   }
 });
 
+
+test('B31: in a user namespace the FIFO is created and device nodes are skipped, the layer still applies', async (t) => {
+  if (!requiresRoot(t) || !requiresCommand(t, 'unshare')) return;
+  const root = tempDir(t);
+  const tar = join(root, 'l.tar');
+  const dest = join(root, 'd');
+  mkdirSync(dest);
+  writeFileSync(tar, tarOf([
+    { name: 'run/fifo', type: 'fifo', mode: 0o600 },
+    { name: 'dev/null', type: 'char', mode: 0o666, devmajor: 1, devminor: 3 },
+    { name: 'dev/sda', type: 'block', mode: 0o660, devmajor: 8, devminor: 0 },
+    { name: 'etc/hosts', body: 'h' },
+  ]));
+  const script = join(root, 'run.mjs');
+  const mod = new URL('../../src/archive/apply-layer.js', import.meta.url).href;
+  writeFileSync(script, `import { applyLayer } from ${JSON.stringify(mod)};\nconst r = await applyLayer(${JSON.stringify(tar)}, ${JSON.stringify(dest)});\nconsole.log(JSON.stringify(r));\n`);
+  const r = spawnSync('unshare', ['-Ur', process.execPath, script]);
+  assert.equal(r.status, 0, r.stderr.toString());
+  assert.equal(JSON.parse(r.stdout.toString()).entries, 4);
+  assert.ok(lstatSync(join(dest, 'run/fifo')).isFIFO());
+  assert.deepEqual(readdirSync(join(dest, 'dev')), []);
+  assert.equal(readFileSync(join(dest, 'etc/hosts'), 'utf8'), 'h');
+});

@@ -103,3 +103,14 @@ test('assembleLayer() rejects a corrupt record', async (t) => {
   writeFileSync(join(root, 'bad'), 'not a tar-split record');
   await assert.rejects(assembleLayer(join(root, 'bad'), root, collector().out), (e: unknown) => e instanceof OverlayError && e.code === 'EINVAL' && e.reason === 'tar-split-corrupt');
 });
+
+test('assembleLayer() keeps the bodies of entries that are not extracted (whiteouts, opaque markers)', async (t) => {
+  if (!requiresRoot(t)) return;
+  const bytes = tarOf([
+    { name: 'd/', type: 'dir' },
+    { name: 'd/.wh..wh..opq', body: 'opaque body' },
+    { name: 'd/.wh.gone', body: 'x'.repeat(700) },
+  ]);
+  const { assembled } = await roundTrip(t, bytes);
+  assert.ok(assembled.equals(bytes));
+});

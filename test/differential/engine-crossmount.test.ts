@@ -22,7 +22,7 @@ for (const [name, sc] of Object.entries(scenarios)) {
     if (!requiresOverlay(t)) return;
     const base = join(tempDir(t), 'k');
     const k = kernelRun(base, sc);
-    const e = new OverlayEngine({ ...dirsOf(base, sc.lowers.length), readonly: true });
+    const e = new OverlayEngine({ ...dirsOf(base, sc.lowers.length), readonly: true, metacopy: sc.metacopy === true });
     assert.deepEqual(diffSnapshots(k.merged, await snapshotEngine(e)), []);
   });
 
@@ -35,6 +35,7 @@ for (const [name, sc] of Object.entries(scenarios)) {
     mkdirSync(m);
     let opts = `index=off,lowerdir=${d.lowers.join(':')},upperdir=${d.upper},workdir=${d.work}`;
     if (sc.redirectDir === true) opts += ',redirect_dir=on';
+    if (sc.metacopy === true) opts += ',metacopy=on,redirect_dir=on';
     const r = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', opts, m], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     try {

@@ -53,6 +53,9 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ op: fc.constant('link' as const), p: path, to: path }),
   fc.record({ op: fc.constant('chmod' as const), p: path, mode: fc.constantFrom(0o600, 0o755, 0o1777) }),
   fc.record({ op: fc.constant('lchown' as const), p: path, uid: fc.constantFrom(0, 1000), gid: fc.constantFrom(0, 100) }),
+  fc.record({ op: fc.constant('chown' as const), p: path, uid: fc.constantFrom(0, 1000), gid: fc.constantFrom(0, 100) }),
+  fc.record({ op: fc.constant('utimes' as const), p: path, ns: fc.constantFrom('0', '1234567890123456789', '-1000000001') }),
+  fc.record({ op: fc.constant('lstat' as const), p: path }),
   fc.record({ op: fc.constant('truncate' as const), p: path, len: fc.constantFrom(0, 2) }),
   fc.record({ op: fc.constant('setxattr' as const), p: path, name: fc.constantFrom('user.k', 'trusted.t'), value: fc.constantFrom('1', 'v') }),
   fc.record({ op: fc.constant('removexattr' as const), p: path, name: fc.constantFrom('user.k', 'trusted.t') }),
@@ -64,11 +67,12 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ op: fc.constant('readlink' as const), p: path }),
 );
 
-const variants: Array<{ label: string; redirectDir?: boolean; userxattr?: boolean; readonly?: boolean; share: number }> = [
+const variants: Array<{ label: string; redirectDir?: boolean; userxattr?: boolean; readonly?: boolean; metacopy?: boolean; share: number }> = [
   { label: 'default options', share: 1 },
   { label: 'redirect_dir=on', redirectDir: true, share: 1 },
   { label: 'userxattr', userxattr: true, share: 0.25 },
   { label: 'read-only (no upper)', readonly: true, share: 0.25 },
+  { label: 'metacopy=on', metacopy: true, share: 0.5 },
 ];
 
 variants.forEach((v, vi) => {
@@ -78,7 +82,7 @@ variants.forEach((v, vi) => {
     let n = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 12 }), async (ops) => {
-        const diffs = await differential(join(root, String(n++)), { lowers, ops, redirectDir: v.redirectDir, userxattr: v.userxattr, readonly: v.readonly });
+        const diffs = await differential(join(root, String(n++)), { lowers, ops, redirectDir: v.redirectDir, userxattr: v.userxattr, readonly: v.readonly, metacopy: v.metacopy });
         assert.deepEqual(diffs, [], JSON.stringify(ops));
       }),
       { numRuns: Math.max(1, Math.round(RUNS * v.share)), seed: SEED + vi, endOnFailure: true, includeErrorInReport: true },

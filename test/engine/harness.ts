@@ -62,6 +62,8 @@ export interface Scenario {
   redirectDir?: boolean;
   /** Private xattrs in user.overlay.* (kernel `userxattr`). */
   userxattr?: boolean;
+  /** metacopy=on (with redirect_dir=on, as the kernel requires). */
+  metacopy?: boolean;
   /** No upper: a read-only overlay (the kernel needs two lowers for that). */
   readonly?: boolean;
 }
@@ -146,7 +148,7 @@ function describeStat(st: { mode: number | bigint; uid: number | bigint; gid: nu
   return `${fmt.toString(8)} ${(mode & 0o7777).toString(8)} ${st.uid}:${st.gid} size=${size} rdev=${st.rdev} nlink=${fmt === S_IFDIR ? '-' : st.nlink}`;
 }
 
-const VALUE_CHECKED = new Set(['opaque', 'redirect', 'impure', 'whiteout']);
+const VALUE_CHECKED = new Set(['opaque', 'redirect', 'impure', 'whiteout', 'metacopy']);
 
 /** Snapshot of a real directory tree (used for the upper). */
 export function snapshotDir(root: string, PRIVATE = 'trusted.overlay.'): Map<string, string> {
@@ -166,6 +168,11 @@ export function snapshotDir(root: string, PRIVATE = 'trusted.overlay.'): Map<str
       const priv = [PRIVATE, 'trusted.overlay.', 'user.overlay.'].find((pre) => x.startsWith(pre));
       if (priv !== undefined) {
         const short = x.slice(priv.length);
+        if (short === 'origin') {
+          // The fid differs (different lower copies); the header and fs UUID must not.
+          const v = lgetxattr(p, x) ?? Buffer.alloc(0);
+          return `${x}=${v.subarray(0, 21).toString('hex')}/${v.length}`;
+        }
         return VALUE_CHECKED.has(short) ? `${x}=${lgetxattr(p, x)?.toString('latin1')}` : x;
       }
       return `${x}=${lgetxattr(p, x)?.toString('latin1')}`;
@@ -335,7 +342,11 @@ function touchedPaths(sc: Scenario, realOf: (p: string) => string | null): Set<s
   };
   for (const o of sc.ops) {
     add(o.p);
-    if ('to' in o) add(o.to);
+    if ('to' in o) {
+      add(o.to);
+      // A renamed dir carries its (possibly touched) children to the new place.
+      if (o.op === 'rename') t.add(`/${o.to}/**`.replace(/\/+/g, '/'));
+    }
   }
   return t;
 }
@@ -347,13 +358,22 @@ export function kernelRun(base: string, sc: Scenario): RunResult {
   let opts = sc.readonly === true ? `index=off,lowerdir=${lowers.join(':')}` : `index=off,lowerdir=${lowers.join(':')},upperdir=${upper},workdir=${work}`;
   if (sc.redirectDir === true) opts += ',redirect_dir=on';
   if (sc.userxattr === true) opts += ',userxattr';
+  if (sc.metacopy === true) opts += ',metacopy=on,redirect_dir=on';
   const r = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', opts, m], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`mount failed: ${r.stderr}`);
   const results: string[] = [];
+  const inMount = (rp: string): string | null => (rp === m ? '/' : rp.startsWith(m + '/') ? rp.slice(m.length) : null);
   const realOf = (p: string): string | null => {
     try {
-      const rp = realpathSync(join(m, p));
-      return rp.startsWith(m) ? rp.slice(m.length) || '/' : null;
+      return inMount(realpathSync(join(m, p)));
+    } catch {
+      return null;
+    }
+  };
+  // The object an op names without following its last symlink: real parent + name.
+  const linkOf = (p: string): string | null => {
+    try {
+      return inMount(join(realpathSync(dirname(join(m, p))), p.split('/').pop()!));
     } catch {
       return null;
     }
@@ -362,15 +382,27 @@ export function kernelRun(base: string, sc: Scenario): RunResult {
   let merged: Map<string, string>;
   try {
     for (const o of sc.ops) {
-      const rp = realOf(o.p);
-      if (rp !== null) extraTouched.push(rp);
+      for (const q of 'to' in o ? [o.p, o.to] : [o.p]) {
+        const rp = realOf(q);
+        if (rp !== null) extraTouched.push(rp);
+        const lp = linkOf(q);
+        if (lp !== null) extraTouched.push(lp);
+      }
       try {
         results.push(kernelOp(m, o));
       } catch (e) {
         results.push(`E:${codeOf(e)}`);
       }
-      const after = realOf(o.p);
-      if (after !== null) extraTouched.push(after);
+      if (o.op === 'rename') {
+        const dest = linkOf(o.to);
+        if (dest !== null) extraTouched.push(`${dest}/**`);
+      }
+      for (const q of 'to' in o ? [o.p, o.to] : [o.p]) {
+        const after = realOf(q);
+        if (after !== null) extraTouched.push(after);
+        const lp = linkOf(q);
+        if (lp !== null) extraTouched.push(lp);
+      }
     }
     merged = snapshotMount(m);
   } finally {
@@ -388,7 +420,7 @@ export async function engineRun(base: string, sc: Scenario): Promise<RunResult &
   const { lowers, upper, work } = layerDirs(base, sc);
   const engine = sc.readonly === true
     ? new OverlayEngine({ lowers })
-    : new OverlayEngine({ lowers, upper, work, redirectDir: sc.redirectDir === true, userxattr: sc.userxattr === true });
+    : new OverlayEngine({ lowers, upper, work, redirectDir: sc.redirectDir === true, userxattr: sc.userxattr === true, metacopy: sc.metacopy === true });
   const results: string[] = [];
   for (const o of sc.ops) {
     try {
@@ -409,7 +441,8 @@ export function comparable(snap: Map<string, string>, touched: Set<string>): Map
       out.set(p, d);
       continue;
     }
-    const keep = !touched.has(p) && !touched.has(dirname(p) === p ? p : p);
+    const underMoved = [...touched].some((t) => t.endsWith('/**') && p.startsWith(t.slice(0, -2)));
+    const keep = !touched.has(p) && !underMoved;
     out.set(p, keep ? d : d.replace(/ mtime=\d+/, ' mtime=*'));
   }
   return out;

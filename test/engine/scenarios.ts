@@ -84,6 +84,29 @@ export const scenarios: Record<string, Scenario> = {
       { op: 'rename', p: 'p/q', to: 'other/q2' }, { op: 'readdir', p: 'other/q2' }, { op: 'mkdir', p: 'test/new' },
     ],
   },
+  'absolute redirect looks up every lower from its root (found by fast-check)': {
+    redirectDir: true,
+    lowers: [
+      [{ t: 'whiteout', p: 'c/a' }, { t: 'dir', p: 'c' }],
+      [{ t: 'symlink', p: 'c/b', target: 'd' }],
+      [{ t: 'file', p: 'c/a', data: 'hidden' }, { t: 'file', p: 'c/c', data: 'cc' }, { t: 'dir', p: 'b/c' }],
+    ],
+    ops: [
+      { op: 'setxattr', p: 'b/c', name: 'trusted.t', value: '1' }, { op: 'rename', p: 'c', to: 'b/c/d' },
+      { op: 'readdir', p: 'b/c/d' }, { op: 'rename', p: 'b/c/d', to: 'b/e' }, { op: 'readdir', p: 'b/e' },
+      { op: 'rename', p: 'b/e', to: 'c' }, { op: 'readdir', p: 'c' },
+    ],
+  },
+  'metacopy=on: metadata-only copy-up, data on first write, redirect on rename and link': {
+    metacopy: true,
+    lowers: [base],
+    ops: [
+      { op: 'chmod', p: 'f', mode: 0o600 }, { op: 'read', p: 'f' }, { op: 'lstat', p: 'f' }, { op: 'chown', p: 'owned', uid: 3, gid: 3 },
+      { op: 'rename', p: 'owned', to: 'd/owned2' }, { op: 'read', p: 'd/owned2' }, { op: 'link', p: 'd/x', to: 'xl' }, { op: 'read', p: 'xl' },
+      { op: 'append', p: 'f', data: '+' }, { op: 'read', p: 'f' }, { op: 'setxattr', p: 'ro', name: 'user.m', value: '1' }, { op: 'truncate', p: 'ro', len: 4 },
+      { op: 'utimes', p: 'd/sub/y', ns: '42' }, { op: 'rename', p: 'd/sub/y', to: 'y2' }, { op: 'openrw', p: 'y2' }, { op: 'mkdir', p: 'd/newdir' },
+    ],
+  },
   'file renames leave whiteouts; renames over whiteouts': {
     lowers: [base],
     ops: [
