@@ -275,25 +275,53 @@ function commitConfig(parent: JsonObject, c: ContainerRecord, diffId: string | n
 
 export interface RmOptions { force?: boolean }
 
-/** Remove a container: its rw and init layers and records. A mounted one needs `force` (unmounted first). */
+/**
+ * Remove a container: its rw and init layers and records, then every image layer no image or
+ * container references any more (e.g. the chain of an image removed with `rmi -f` while this
+ * container used it). A mounted container needs `force` (it is unmounted first). A container whose
+ * config.v2.json is corrupt is still removed when named by its full id.
+ * @throws ENOENT (container-not-found), EBUSY (container-mounted).
+ */
 export async function removeContainer(store: ImageStore, ref: string, opts: RmOptions = {}): Promise<void> {
-  const c = await findContainer(store, ref);
-  const m = await store.meta.readMount(c.ID);
+  const id = await containerIdForRemoval(store, ref);
+  const m = await store.meta.readMount(id);
   if (m !== null) {
     if (await isMountPoint(mergedPath(store, m.mountId))) {
       if (opts.force !== true) {
         throw new OverlayError('EBUSY', 'rm', {
           reason: 'container-mounted',
-          detail: `You cannot remove a mounted container ${c.ID}. Unmount it before attempting removal or force remove`,
+          detail: `You cannot remove a mounted container ${id}. Unmount it before attempting removal or force remove`,
         });
       }
       await store.driver.put(m.mountId);
     }
     await store.driver.remove(m.mountId);
     if (m.initId !== null) await store.driver.remove(m.initId);
-    await store.meta.removeMount(c.ID);
+    await store.meta.removeMount(id);
   }
-  await store.meta.removeContainer(c.ID);
+  await store.meta.removeContainer(id);
+  await store.releaseLayers();
+}
+
+/**
+ * The id of the container `ref` names. Listing skips corrupt records, so a full 64-hex id that has
+ * a container dir or a mount record names its container even when its config.v2.json is unreadable.
+ */
+async function containerIdForRemoval(store: ImageStore, ref: string): Promise<string> {
+  try {
+    return (await findContainer(store, ref)).ID;
+  } catch (e) {
+    if (!(e instanceof OverlayError && e.reason === 'container-not-found') || !/^[0-9a-f]{64}$/.test(ref)) throw e;
+    let hasDir = true;
+    try {
+      await stat(store.paths.containerDir(ref));
+    } catch (err) {
+      if (!isNotFound(err)) throw fromNodeError(err, 'rm', { path: store.paths.containerDir(ref) });
+      hasDir = false;
+    }
+    if (hasDir || (await store.meta.readMount(ref)) !== null) return ref;
+    throw e;
+  }
 }
 
 export interface RmiResult { Untagged?: string; Deleted?: string }
@@ -335,18 +363,22 @@ export async function removeImage(store: ImageStore, ref: string, opts: RmOption
   for (const k of untag) { tags.delete(k); out.push({ Untagged: k }); }
   await store.meta.writeTags(tags);
   if (children.length > 0) return out; // untagged; kept as the parent of other images
-  const { config } = await store.config(id);
   await store.meta.removeImage(id);
   out.push({ Deleted: id });
-  for (const chain of await store.releaseLayers(chainIds(ImageStore.diffIdsOf(config)))) out.push({ Deleted: chain });
+  // Every layer nothing references now: this image's chain, and any left by earlier forced removals.
+  for (const chain of await store.releaseLayers()) out.push({ Deleted: chain });
   return out;
 }
 
-/** Tag an existing image (`docker tag`). */
+/**
+ * Tag an existing image (`docker tag`): `repoTag` (`repo[:tag]`, tag defaults to latest) now names
+ * the image `ref` resolves to. Returns that image's id ("sha256:<hex>").
+ * @throws ENOENT (image-not-found), EINVAL (invalid-reference).
+ */
 export async function tagImage(store: ImageStore, ref: string, repoTag: string): Promise<string> {
   const id = await store.resolveImage(ref);
   const tag = formatTag(requireTagRef(repoTag, 'tag'));
   await store.setTag(tag, id);
-  return tag;
+  return id;
 }
 
