@@ -142,6 +142,11 @@ describe('image store robustness', { skip: gated ? 'needs root and a kernel over
     const quota = { driver: { storageOpts: ['overlay2.size=1G'] } };
     await assert.rejects(ImageStore.open(fresh, quota), (e: unknown) => e instanceof OverlayError && e.code === 'EOPNOTSUPP');
     assert.deepEqual(readdirSync(base), [], 'no root, no skeleton');
+    // A root path overlay cannot take as a mount option (',' and ':' separate options and lowers).
+    for (const name of ['a,b', 'a:b']) {
+      await assert.rejects(ImageStore.open(join(base, name)), (e: unknown) => e instanceof OverlayError && e.code === 'EOPNOTSUPP');
+      assert.deepEqual(readdirSync(base), [], `nothing left of ${name}`);
+    }
     // An existing data root keeps exactly what it had.
     const before = treeSnapshot(store.root);
     await assert.rejects(ImageStore.open(store.root, quota), (e: unknown) => e instanceof OverlayError && e.code === 'EOPNOTSUPP');
