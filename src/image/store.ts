@@ -98,7 +98,7 @@ export class ImageStore {
    * Remove scratch dirs under tmp/ and layerdb staging dirs whose owning process is gone (a killed
    * load, save or commit). Dirs of live processes are kept: another command may be using them now.
    * Names without a pid (written before pids were recorded) are kept too; `cleanupOrphans` takes them.
-   * Returns the names removed.
+   * Best effort (never throws: failures are warnings). Returns the names removed.
    */
   async sweepDeadScratch(): Promise<{ scratch: string[]; staging: string[] }> {
     const out = { scratch: [] as string[], staging: [] as string[] };
@@ -110,15 +110,21 @@ export class ImageStore {
       try {
         names = (await readdir(dir)).sort();
       } catch (e) {
-        if (isNotFound(e)) continue;
-        throw fromNodeError(e, 'sweepDeadScratch', { path: dir });
+        // Best effort: an unprivileged (engine-mode) reader cannot list root's 0700 dirs.
+        if (!isNotFound(e) && !hasCode(e, 'EACCES', 'EPERM')) process.emitWarning(`scratch sweep: ${(e as Error).message}`);
+        continue;
       }
       for (const n of names) {
         if (!keep(n)) continue;
         const pid = ownerPid(n);
         if (pid === null || processAlive(pid)) continue;
-        await rm(join(dir, n), { recursive: true, force: true });
-        list.push(n);
+        try {
+          await rm(join(dir, n), { recursive: true, force: true });
+          list.push(n);
+        } catch (e) {
+          // Another process may be sweeping the same leftover; a failed sweep must not fail open.
+          process.emitWarning(`scratch sweep of ${join(dir, n)}: ${(e as Error).message}`);
+        }
       }
     }
     return out;
@@ -138,7 +144,16 @@ export class ImageStore {
   async config(id: string): Promise<{ bytes: Buffer; config: JsonObject }> {
     const bytes = await this.meta.readImageConfig(id);
     if (bytes === null) throw NO_SUCH_IMAGE(id);
-    return { bytes, config: JSON.parse(bytes.toString('utf8')) as JsonObject };
+    let config: unknown;
+    try {
+      config = JSON.parse(bytes.toString('utf8'));
+    } catch (e) {
+      throw new OverlayError('EINVAL', 'config', { path: this.paths.imageConfig(digestHex(id)), reason: 'invalid-config', detail: 'image config is not valid JSON', cause: e });
+    }
+    if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+      throw new OverlayError('EINVAL', 'config', { path: this.paths.imageConfig(digestHex(id)), reason: 'invalid-config', detail: 'image config is not a JSON object' });
+    }
+    return { bytes, config: config as JsonObject };
   }
 
   static diffIdsOf(config: JsonObject): string[] {
@@ -235,7 +250,14 @@ export class ImageStore {
   async releaseLayers(chains?: readonly string[]): Promise<string[]> {
     const used = new Set<string>();
     for (const id of await this.meta.listImageIds()) {
-      const { config } = await this.config(id);
+      let config: JsonObject;
+      try {
+        ({ config } = await this.config(id));
+      } catch (e) {
+        // An unreadable config hides which layers it uses: release nothing rather than guess.
+        process.emitWarning(`not releasing layers: ${(e as Error).message}`);
+        return [];
+      }
       for (const c of chainIds(ImageStore.diffIdsOf(config))) used.add(c);
     }
     for (const m of await this.meta.listMounts()) {
@@ -315,13 +337,13 @@ export class ImageStore {
   }
 }
 
+/** Whether `path` exists; an error other than "not there" (EACCES for an unprivileged reader) counts as existing, so open never removes it. */
 async function exists(path: string): Promise<boolean> {
   try {
     await stat(path);
     return true;
   } catch (e) {
-    if (isNotFound(e) || hasCode(e, 'ENOTDIR')) return false;
-    throw fromNodeError(e, 'open', { path });
+    return !(isNotFound(e) || hasCode(e, 'ENOTDIR'));
   }
 }
 
