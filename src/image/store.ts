@@ -17,7 +17,7 @@
  * their process; `open` removes those of dead processes and never those of live ones.
  */
 import { chmod, mkdtemp, readdir, rm, rmdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { Overlay2Driver, layerPaths, type DriverOptions } from '../store/index.js';
 import { OverlayError, fromNodeError, hasCode, isNotFound } from '../errors.js';
 import { chainIds, digestHex } from './digest.js';
@@ -61,8 +61,16 @@ export class ImageStore {
    */
   static async open(root: string, opts: OpenOptions = {}): Promise<ImageStore> {
     const paths = new DataRoot(root);
-    // Everything open may create, parents before children; the existing ones are left alone.
-    const candidates = [...paths.skeleton.map(([d]) => d), paths.driverHome, join(paths.driverHome, 'l')];
+    // Everything open may create (with the intermediate dirs mkdir -p makes), parents before
+    // children; the existing ones are left alone.
+    const made = new Set<string>([paths.root]);
+    for (const d of [...paths.skeleton.map(([x]) => x), paths.driverHome, join(paths.driverHome, 'l')]) {
+      const rel = relative(paths.root, d);
+      if (rel === '') continue;
+      let p = paths.root;
+      for (const part of rel.split(sep)) made.add((p = join(p, part)));
+    }
+    const candidates = [...made];
     const existed = new Set<string>();
     for (const d of candidates) if (await exists(d)) existed.add(d);
     let store: ImageStore;

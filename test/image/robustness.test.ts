@@ -151,6 +151,14 @@ describe('image store robustness', { skip: gated ? 'needs root and a kernel over
     const before = treeSnapshot(store.root);
     await assert.rejects(ImageStore.open(store.root, quota), (e: unknown) => e instanceof OverlayError && e.code === 'EOPNOTSUPP');
     assert.deepEqual(treeSnapshot(store.root), before);
+    // A failure after the driver's init (a file where the skeleton wants a dir) rolls back the
+    // driver home and every skeleton dir too, intermediate ones included.
+    const blocked = join(base, 'blocked');
+    mkdirSync(blocked);
+    writeFileSync(join(blocked, 'containers'), 'not a dir');
+    await assert.rejects(ImageStore.open(blocked), (e: unknown) => e instanceof OverlayError);
+    assert.deepEqual(readdirSync(blocked), ['containers']);
+    rmSync(blocked, { recursive: true });
     // An existing but empty dir given as the root stays empty.
     mkdirSync(join(base, 'empty'));
     await assert.rejects(ImageStore.open(join(base, 'empty'), quota));
