@@ -8,6 +8,11 @@
  * /.dockerenv, /etc/resolv.conf, /etc/hosts, /etc/hostname, /dev/console (empty files, mode 0755)
  * and /etc/mtab (symlink → /proc/mounts): unlink every path component (removing image files there),
  * and create the entry if it does not exist, parents 0755, owner root.
+ *
+ * Concurrency: these functions take no lock. Callers in several processes on one data root must
+ * hold `withRootLock(root, 'exclusive', …)` (src/fsutil/lock.ts) around each mutating call
+ * (create, mount/umount, commit, rm, rmi, tag) and `'shared'` around reads (find, diff); otherwise
+ * e.g. two concurrent `createContainer(…, 'x', …)` can both pass the name check.
  */
 import { chmod, mkdir, open, readFile, stat, symlink, unlink } from 'node:fs/promises';
 import { createWriteStream } from 'node:fs';
@@ -102,6 +107,13 @@ export async function isMountPoint(path: string): Promise<boolean> {
 
 export interface CreateContainerResult { id: string; name: string; mountId: string; image: string }
 
+/**
+ * `docker create`: the init layer and the rw layer on the image's top layer, then the records.
+ * The name check and the record write are not atomic across processes:
+ * Mutates the store: callers in several processes must hold `withRootLock(root, 'exclusive', …)`
+ * (src/fsutil/lock.ts) around the call; the library takes no lock.
+ * @throws EINVAL (invalid-container-name), EEXIST (container-name-in-use), ENOENT (image-not-found).
+ */
 export async function createContainer(store: ImageStore, name: string, imageRef: string): Promise<CreateContainerResult> {
   if (!NAME_RE.test(name)) {
     throw new OverlayError('EINVAL', 'create', { reason: 'invalid-container-name', detail: `Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed` });
@@ -185,6 +197,8 @@ function nowGo(): string {
  * `docker commit`: the container's diff (native, against the init layer) becomes a new layer
  * (re-applied with tar-split, as Docker's layer store registers it) and a new image whose config
  * is the parent's with the new diff_id and a history entry. An empty diff gives `empty_layer`.
+ * Mutates the store: callers in several processes must hold `withRootLock(root, 'exclusive', …)`
+ * (src/fsutil/lock.ts) around the call; the library takes no lock.
  */
 export async function commitContainer(store: ImageStore, ref: string, repoTag: string | null, opts: CommitOptions = {}): Promise<CommitResult> {
   const tag = repoTag === null ? null : formatTag(requireTagRef(repoTag, 'commit'));
@@ -275,25 +289,55 @@ function commitConfig(parent: JsonObject, c: ContainerRecord, diffId: string | n
 
 export interface RmOptions { force?: boolean }
 
-/** Remove a container: its rw and init layers and records. A mounted one needs `force` (unmounted first). */
+/**
+ * Remove a container: its rw and init layers and records, then every image layer no image or
+ * container references any more (e.g. the chain of an image removed with `rmi -f` while this
+ * container used it). A mounted container needs `force` (it is unmounted first). A container whose
+ * config.v2.json is corrupt is still removed when named by its full id.
+ * Mutates the store: callers in several processes must hold `withRootLock(root, 'exclusive', …)`
+ * (src/fsutil/lock.ts) around the call; the library takes no lock.
+ * @throws ENOENT (container-not-found), EBUSY (container-mounted).
+ */
 export async function removeContainer(store: ImageStore, ref: string, opts: RmOptions = {}): Promise<void> {
-  const c = await findContainer(store, ref);
-  const m = await store.meta.readMount(c.ID);
+  const id = await containerIdForRemoval(store, ref);
+  const m = await store.meta.readMount(id);
   if (m !== null) {
     if (await isMountPoint(mergedPath(store, m.mountId))) {
       if (opts.force !== true) {
         throw new OverlayError('EBUSY', 'rm', {
           reason: 'container-mounted',
-          detail: `You cannot remove a mounted container ${c.ID}. Unmount it before attempting removal or force remove`,
+          detail: `You cannot remove a mounted container ${id}. Unmount it before attempting removal or force remove`,
         });
       }
       await store.driver.put(m.mountId);
     }
     await store.driver.remove(m.mountId);
     if (m.initId !== null) await store.driver.remove(m.initId);
-    await store.meta.removeMount(c.ID);
+    await store.meta.removeMount(id);
   }
-  await store.meta.removeContainer(c.ID);
+  await store.meta.removeContainer(id);
+  await store.releaseLayers();
+}
+
+/**
+ * The id of the container `ref` names. Listing skips corrupt records, so a full 64-hex id that has
+ * a container dir or a mount record names its container even when its config.v2.json is unreadable.
+ */
+async function containerIdForRemoval(store: ImageStore, ref: string): Promise<string> {
+  try {
+    return (await findContainer(store, ref)).ID;
+  } catch (e) {
+    if (!(e instanceof OverlayError && e.reason === 'container-not-found') || !/^[0-9a-f]{64}$/.test(ref)) throw e;
+    let hasDir = true;
+    try {
+      await stat(store.paths.containerDir(ref));
+    } catch (err) {
+      if (!isNotFound(err)) throw fromNodeError(err, 'rm', { path: store.paths.containerDir(ref) });
+      hasDir = false;
+    }
+    if (hasDir || (await store.meta.readMount(ref)) !== null) return ref;
+    throw e;
+  }
 }
 
 export interface RmiResult { Untagged?: string; Deleted?: string }
@@ -301,6 +345,8 @@ export interface RmiResult { Untagged?: string; Deleted?: string }
 /**
  * `docker rmi`: untag; delete the image when no tag is left; then every layer nothing references.
  * Refuses (EBUSY, Docker's wording) when a container uses the image, unless forced.
+ * Mutates the store: callers in several processes must hold `withRootLock(root, 'exclusive', …)`
+ * (src/fsutil/lock.ts) around the call; the library takes no lock.
  */
 export async function removeImage(store: ImageStore, ref: string, opts: RmOptions = {}): Promise<RmiResult[]> {
   const id = await store.resolveImage(ref);
@@ -335,18 +381,24 @@ export async function removeImage(store: ImageStore, ref: string, opts: RmOption
   for (const k of untag) { tags.delete(k); out.push({ Untagged: k }); }
   await store.meta.writeTags(tags);
   if (children.length > 0) return out; // untagged; kept as the parent of other images
-  const { config } = await store.config(id);
   await store.meta.removeImage(id);
   out.push({ Deleted: id });
-  for (const chain of await store.releaseLayers(chainIds(ImageStore.diffIdsOf(config)))) out.push({ Deleted: chain });
+  // Every layer nothing references now: this image's chain, and any left by earlier forced removals.
+  for (const chain of await store.releaseLayers()) out.push({ Deleted: chain });
   return out;
 }
 
-/** Tag an existing image (`docker tag`). */
+/**
+ * Tag an existing image (`docker tag`): `repoTag` (`repo[:tag]`, tag defaults to latest) now names
+ * the image `ref` resolves to. Returns that image's id ("sha256:<hex>").
+ * Mutates the store: callers in several processes must hold `withRootLock(root, 'exclusive', …)`
+ * (src/fsutil/lock.ts) around the call; the library takes no lock.
+ * @throws ENOENT (image-not-found), EINVAL (invalid-reference).
+ */
 export async function tagImage(store: ImageStore, ref: string, repoTag: string): Promise<string> {
   const id = await store.resolveImage(ref);
   const tag = formatTag(requireTagRef(repoTag, 'tag'));
   await store.setTag(tag, id);
-  return tag;
+  return id;
 }
 

@@ -35,6 +35,9 @@ export interface PlannedImage {
 
 const bad = (label: string, reason: string, detail: string): OverlayError => new OverlayError('EINVAL', 'load', { path: label, reason, detail });
 
+/** EINVAL (reason no-images): the input is well-formed but names no image. */
+const noImages = (label: string, why: string): OverlayError => bad(label, 'no-images', `no images in archive ${label} (${why})`);
+
 const isObj = (v: unknown): v is JsonObject => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 function diffIdsOf(label: string, configName: string, config: JsonObject): string[] {
@@ -92,6 +95,7 @@ async function readConfig(src: ImageSource, name: string, expected: string | und
 export async function planDockerSave(src: ImageSource): Promise<PlannedImage[]> {
   const { value } = await src.readJson('manifest.json');
   if (!Array.isArray(value)) throw bad(src.label, 'invalid-manifest', 'manifest.json is not a JSON array');
+  if (value.length === 0) throw noImages(src.label, 'manifest.json is an empty list');
   const out: PlannedImage[] = [];
   for (const [n, item] of value.entries()) {
     if (!isObj(item) || typeof item['Config'] !== 'string' || !Array.isArray(item['Layers']) || !item['Layers'].every((l) => typeof l === 'string')) {
@@ -179,6 +183,7 @@ export async function planOciLayout(src: ImageSource, repository?: string): Prom
   }
   const { value: index } = await src.readJson('index.json');
   if (!isObj(index) || !Array.isArray(index['manifests'])) throw bad(src.label, 'invalid-oci-layout', 'index.json lacks manifests');
+  if (index['manifests'].length === 0) throw noImages(src.label, 'index.json lists no manifests');
   const out: PlannedImage[] = [];
   const visit = async (d: Descriptor, tags: string[], depth: number): Promise<void> => {
     if (depth > 4) throw bad(src.label, 'invalid-oci-layout', 'indexes nested too deeply');
@@ -217,13 +222,22 @@ export async function planOciLayout(src: ImageSource, repository?: string): Prom
     const d = descriptor(src.label, `index.json manifests[${i}]`, m);
     await visit(d, tagsOf(d, repository), 0);
   }
-  if (out.length === 0) throw bad(src.label, 'invalid-oci-layout', 'index.json lists no images');
+  if (out.length === 0) throw noImages(src.label, 'index.json lists no images');
   return out;
 }
 
-/** Pick the format: manifest.json wins (docker save, also the OCI-shaped one), else the OCI layout. */
+/**
+ * Pick the format: manifest.json wins (docker save, also the OCI-shaped one), else the OCI layout.
+ * `repository` (already validated) applies to OCI layouts only; a docker-save archive carries its
+ * own RepoTags, so it is refused there (EINVAL, reason repository-not-applicable) rather than ignored.
+ */
 export async function planLoad(src: ImageSource, repository?: string): Promise<PlannedImage[]> {
-  if (await src.has('manifest.json')) return planDockerSave(src);
+  if (await src.has('manifest.json')) {
+    if (repository !== undefined) {
+      throw bad(src.label, 'repository-not-applicable', `--repository applies only to OCI image layouts whose ref.name is a bare tag; ${src.label} is a docker-save archive (manifest.json), whose images are tagged by their RepoTags (use tag after loading)`);
+    }
+    return planDockerSave(src);
+  }
   if (await src.has('index.json')) return planOciLayout(src, repository);
   throw bad(src.label, 'unknown-archive-format', 'neither manifest.json (docker save) nor index.json (OCI image layout) found');
 }

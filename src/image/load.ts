@@ -14,10 +14,16 @@ import { OverlayError, fromNodeError } from '../errors.js';
 import { chainIds, digestHex, randomId } from './digest.js';
 import { planLoad, type PlannedImage } from './load-plan.js';
 import { openSource } from './source.js';
+import { requireRepository } from './reference.js';
 import type { ImageStore } from './store.js';
 
 export interface LoadOptions {
-  /** Repository for OCI images whose `org.opencontainers.image.ref.name` is a bare tag (skopeo `oci:DIR:1`). */
+  /**
+   * Repository for OCI images whose `org.opencontainers.image.ref.name` is a bare tag (skopeo
+   * `oci:DIR:1`): they are tagged `repository:<ref.name>`. Must be a valid repository name (Docker's
+   * reference grammar, no tag) or load fails with EINVAL (invalid-reference). OCI layouts only: a
+   * docker-save archive (manifest.json) is refused with EINVAL (repository-not-applicable).
+   */
   repository?: string;
 }
 
@@ -31,14 +37,22 @@ export interface LoadResult {
 
 type Undo = () => Promise<void>;
 
+/**
+ * `docker load` of `input`: a docker-save archive or OCI image layout, as a tar (plain, or gzip/zstd
+ * compressed as a whole: decompressed to scratch first; xz/bzip2 are refused) or a directory.
+ * Mutates the store: callers in several processes must hold `withRootLock(root, 'exclusive', …)`.
+ * @throws EINVAL (invalid-reference, repository-not-applicable, no-images, unsupported-compression,
+ *   archive-truncated, digest-mismatch, diffid-mismatch, …); the data root is then unchanged.
+ */
 export async function loadImages(store: ImageStore, input: string, opts: LoadOptions = {}): Promise<LoadResult> {
+  const repository = opts.repository === undefined ? undefined : requireRepository(opts.repository, 'load');
   const scratch = await store.scratch('load');
   const undo: Undo[] = [];
   const result: LoadResult = { images: [], layersCreated: [], layersReused: [], messages: [] };
   try {
     const src = await openSource(input, join(scratch, 'archive'));
     try {
-      const plan = await planLoad(src, opts.repository);
+      const plan = await planLoad(src, repository);
       for (const img of plan) await loadOne(store, img, scratch, undo, result);
       // Tags last, in one write.
       const tags = await store.meta.readTags();

@@ -11,6 +11,9 @@ import { randomBytes } from 'node:crypto';
 import { fsyncDir, writeFileAtomic } from '../fsutil/atomic.js';
 import { TAR_SPLIT_FILE, type DataRoot } from './layout.js';
 
+/** Prefix of layerdb staging dirs: `.staging-<chain-hex>-<pid>-<random>` (pid: crash-leftover sweep). */
+export const STAGING_PREFIX = '.staging-';
+
 export interface LayerRecord {
   chainId: string;
   diffId: string;
@@ -52,6 +55,9 @@ async function listDir(dir: string): Promise<string[]> {
   }
 }
 
+/** Corrupt container records already warned about in this process. */
+const warned = new Set<string>();
+
 export class Metadata {
   constructor(readonly paths: DataRoot) {}
 
@@ -91,7 +97,7 @@ export class Metadata {
   /** Create the layerdb entry atomically (a staging dir renamed into place); moves `tarSplit` in. */
   async writeLayer(rec: LayerRecord, tarSplit: string | null): Promise<void> {
     const hex = digestHex(rec.chainId, 'chainID');
-    const staging = join(this.paths.layerDb, `.staging-${hex}-${randomBytes(4).toString('hex')}`);
+    const staging = join(this.paths.layerDb, `${STAGING_PREFIX}${hex}-${process.pid}-${randomBytes(4).toString('hex')}`);
     await mkdir(staging, { mode: 0o700 });
     try {
       await writeFileAtomic(join(staging, 'cache-id'), rec.cacheId, 0o644);
@@ -116,7 +122,7 @@ export class Metadata {
   async removeLayer(chainId: string): Promise<void> {
     const dir = this.paths.layerDir(digestHex(chainId));
     // Rename away first so a crash never leaves a half-deleted entry that looks valid.
-    const trash = join(this.paths.tmpDir, `rm-layer-${randomBytes(6).toString('hex')}`);
+    const trash = join(this.paths.tmpDir, `rm-layer-${process.pid}-${randomBytes(6).toString('hex')}`);
     try {
       await rename(dir, trash);
     } catch (e) {
@@ -229,18 +235,47 @@ export class Metadata {
     await writeFileAtomic(this.paths.containerConfig(c.ID), JSON.stringify(c), 0o600);
   }
 
+  /**
+   * The container records. One that cannot be read or parsed (corrupt, truncated, unreadable) is
+   * skipped with a warning naming its file (once per file and process) rather than failing every
+   * listing; `removeContainer` by full id still removes such a container.
+   */
   async listContainers(): Promise<ContainerRecord[]> {
     const out: ContainerRecord[] = [];
     for (const id of await listDir(this.paths.containersDir)) {
-      const text = await readOpt(this.paths.containerConfig(id));
-      if (text === null) continue;
+      const file = this.paths.containerConfig(id);
       try {
-        out.push(JSON.parse(text) as ContainerRecord);
+        const rec = await this.readContainer(id);
+        if (rec !== null) out.push(rec);
       } catch (e) {
-        throw new OverlayError('EINVAL', 'readContainer', { path: this.paths.containerConfig(id), reason: 'invalid-json', cause: e });
+        if (!warned.has(file)) {
+          warned.add(file);
+          process.emitWarning(`skipping unreadable container record ${file}: ${(e as Error).message}`, { code: 'OVERLAY2_CORRUPT_CONTAINER' });
+        }
       }
     }
     return out;
+  }
+
+  /**
+   * The record of container `id`, or null when it has none.
+   * @throws EINVAL (reason invalid-container-record) when the file is not a valid record; the read's code otherwise.
+   */
+  async readContainer(id: string): Promise<ContainerRecord | null> {
+    const file = this.paths.containerConfig(id);
+    const text = await readOpt(file);
+    if (text === null) return null;
+    let v: unknown;
+    try {
+      v = JSON.parse(text);
+    } catch (e) {
+      throw new OverlayError('EINVAL', 'readContainer', { path: file, reason: 'invalid-container-record', detail: 'not valid JSON', cause: e });
+    }
+    const r = v as Partial<ContainerRecord> | null;
+    if (r === null || typeof r !== 'object' || Array.isArray(r) || typeof r.ID !== 'string' || typeof r.Name !== 'string' || typeof r.Image !== 'string') {
+      throw new OverlayError('EINVAL', 'readContainer', { path: file, reason: 'invalid-container-record', detail: 'lacks ID, Name or Image' });
+    }
+    return r as ContainerRecord;
   }
 
   async removeContainer(id: string): Promise<void> {

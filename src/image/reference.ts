@@ -36,6 +36,36 @@ export function parseTagRef(ref: string): TagRef | null {
 
 export const formatTag = (r: TagRef): string => `${r.repo}:${r.tag}`;
 
+/**
+ * Parse a repository name (no tag, no digest) by Docker's reference grammar: an optional registry
+ * host (`host[:port]`, or `localhost`) then `/`-separated lowercase path components
+ * `[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*`, at most 255 characters. Returns the familiar name
+ * (`docker.io/library/` stripped), or null when invalid.
+ */
+export function parseRepository(name: string): string | null {
+  if (name.includes('@') || name.length === 0) return null;
+  const parts = name.split('/');
+  const first = parts[0] ?? '';
+  let path = name;
+  if (parts.length > 1 && (first.includes('.') || first.includes(':') || first === 'localhost')) {
+    if (!DOMAIN_RE.test(first)) return null;
+    path = parts.slice(1).join('/');
+  }
+  if (!REPO_RE.test(path) || name.length > 255) return null;
+  if (name.startsWith('docker.io/library/')) return name.slice('docker.io/library/'.length);
+  if (name.startsWith('docker.io/')) return name.slice('docker.io/'.length);
+  return name;
+}
+
+/** parseRepository or EINVAL (reason invalid-reference) with Docker's "invalid reference format". */
+export function requireRepository(name: string, op: string): string {
+  const r = parseRepository(name);
+  if (r === null) {
+    throw new OverlayError('EINVAL', op, { reason: 'invalid-reference', detail: `invalid reference format: repository name ${JSON.stringify(name)} must be lowercase path components [a-z0-9]+ (separated by ".", "_", "__" or "-") joined by "/", with an optional registry host, and no tag or digest` });
+  }
+  return r;
+}
+
 export function requireTagRef(ref: string, op: string): TagRef {
   const r = parseTagRef(ref);
   if (r === null) throw new OverlayError('EINVAL', op, { reason: 'invalid-reference', detail: `invalid reference format: ${JSON.stringify(ref)}` });

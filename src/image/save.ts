@@ -64,6 +64,12 @@ export interface SaveImageInput {
 /** A readable file with the layer's exact tar bytes (uncompressed), for chainID/diffID. */
 export type LayerFileSource = (chainId: string, diffId: string) => Promise<string>;
 
+/**
+ * `docker save` of `refs` into `outFile` (see the file comment). Reads the store and uses a scratch
+ * dir under tmp/ (pid-named, so a concurrent `open` leaves it alone): callers in several processes
+ * must hold at least `withRootLock(root, 'shared', …)` (src/fsutil/lock.ts) so no writer removes
+ * an image or layer mid-save; the library takes no lock.
+ */
 export async function saveImages(store: ImageStore, refs: readonly string[], outFile: string): Promise<void> {
   if (refs.length === 0) throw new OverlayError('EINVAL', 'save', { reason: 'no-images', detail: 'nothing to save' });
   const selected = await selectImages(store, refs);

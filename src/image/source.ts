@@ -14,6 +14,7 @@ import { Transform } from 'node:stream';
 import tar from 'tar-stream';
 import { OverlayError, fromNodeError, isNotFound } from '../errors.js';
 import { sha256File } from './digest.js';
+import { compressionOf, decompressToFile } from '../archive/compression.js';
 
 export interface Member {
   /** A readable file holding the member's bytes. */
@@ -135,8 +136,8 @@ class DirSource extends BaseSource {
   async close(): Promise<void> { /* nothing to clean */ }
 }
 
-/** Extract the tar `file` into `scratch` (created; removed by close()). */
-async function extractTar(file: string, scratch: string): Promise<TarSource> {
+/** Extract the tar `file` into `scratch` (created; removed by close()); `label` names the input in errors. */
+async function extractTar(file: string, scratch: string, label = file): Promise<TarSource> {
   await mkdir(scratch, { recursive: true, mode: 0o700 });
   const members = new Map<string, TarMember>();
   const ex = tar.extract();
@@ -171,18 +172,28 @@ async function extractTar(file: string, scratch: string): Promise<TarSource> {
     await rm(scratch, { recursive: true, force: true });
     const msg = (e as Error).message ?? String(e);
     if (/unexpected end|truncat|invalid tar|checksum|header/i.test(msg)) {
-      throw new OverlayError('EINVAL', 'load', { path: file, reason: 'archive-truncated', detail: `not a complete tar archive: ${msg}`, cause: e });
+      throw new OverlayError('EINVAL', 'load', { path: label, reason: 'archive-truncated', detail: `not a complete tar archive: ${msg}`, cause: e });
     }
-    throw fromNodeError(e, 'load', { path: file });
+    throw fromNodeError(e, 'load', { path: label });
   }
   if (members.size === 0) {
     await rm(scratch, { recursive: true, force: true });
-    throw new OverlayError('EINVAL', 'load', { path: file, reason: 'archive-empty', detail: 'no files in the archive' });
+    throw new OverlayError('EINVAL', 'load', { path: label, reason: 'archive-empty', detail: 'no files in the archive' });
   }
-  return new TarSource(file, scratch, members);
+  return new TarSource(label, scratch, members);
 }
 
-/** Open `path` (a tar file or a directory) as an image source; tars are extracted under `scratch`. */
+/** Outer compressions `docker load` accepts but we do not decompress, by magic bytes. */
+const UNSUPPORTED_MAGIC: ReadonlyArray<readonly [string, Buffer]> = [
+  ['xz', Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])],
+  ['bzip2', Buffer.from([0x42, 0x5a, 0x68])],
+];
+
+/**
+ * Open `path` (a tar file or a directory) as an image source; tars are extracted under `scratch`.
+ * A tar compressed as a whole with gzip or zstd (as `docker load` accepts) is first decompressed to
+ * `<scratch>.tar` (removed once extracted); xz and bzip2 are refused (EINVAL, unsupported-compression).
+ */
 export async function openSource(path: string, scratch: string): Promise<ImageSource> {
   let st;
   try {
@@ -193,17 +204,32 @@ export async function openSource(path: string, scratch: string): Promise<ImageSo
   }
   if (st.isDirectory()) return new DirSource(path, path);
   if (!st.isFile()) throw new OverlayError('EINVAL', 'load', { path, reason: 'input-not-a-file' });
+  const head = Buffer.alloc(6);
+  let headLen: number;
   const fh = await open(path, 'r');
   try {
-    const head = Buffer.alloc(6);
-    await fh.read(head, 0, 6, 0);
-    if ((head[0] === 0x1f && head[1] === 0x8b) || head.readUInt32LE(0) === 0xfd2fb528) {
-      throw new OverlayError('EINVAL', 'load', { path, reason: 'compressed-archive', detail: 'decompress the archive first (docker save writes a plain tar)' });
-    }
+    headLen = (await fh.read(head, 0, 6, 0)).bytesRead;
   } finally {
     await fh.close();
   }
-  return extractTar(path, scratch);
+  for (const [name, magic] of UNSUPPORTED_MAGIC) {
+    if (headLen >= magic.length && head.subarray(0, magic.length).equals(magic)) {
+      throw new OverlayError('EINVAL', 'load', { path, reason: 'unsupported-compression', detail: `unsupported compression: ${name} — decompress it first (gzip, zstd and plain tars are accepted)` });
+    }
+  }
+  if (compressionOf(head.subarray(0, headLen)) === 'none') return extractTar(path, scratch);
+  const plain = `${scratch}.tar`;
+  try {
+    await decompressToFile(path, plain, path);
+    return await extractTar(plain, scratch, path);
+  } catch (e) {
+    if (e instanceof OverlayError && e.reason === 'layer-decompress-failed') {
+      throw new OverlayError('EINVAL', 'load', { path, reason: 'archive-decompress-failed', detail: e.message, cause: e });
+    }
+    throw e;
+  } finally {
+    await rm(plain, { force: true });
+  }
 }
 
 /** Compression of a layer blob from its magic bytes (gzip 1f 8b, zstd 28 b5 2f fd). */

@@ -6,17 +6,24 @@
  * and image; `rm`/`rmi` remove them and every layer no longer referenced.
  *
  * Failure contract: load/commit/createContainer either complete or leave the data root as it was
- * (everything they created is removed in reverse order). Not safe for concurrent writers: the CLI
- * runs one operation per process.
+ * (everything they created is removed in reverse order).
+ *
+ * Concurrency: the library takes no lock itself. Callers that may run in several processes on one
+ * data root (the CLI: one command per process) must hold `withRootLock(root, 'exclusive', …)`
+ * (src/fsutil/lock.ts) around every mutating call (load, commit, create/remove container, rmi,
+ * tag, cleanupOrphans) and at least `'shared'` around reads; without it two processes can, e.g.,
+ * both create a container of the same name or lose one of two concurrent tag writes.
+ * Crash leftovers: scratch dirs (`tmp/<op>-<pid>-*`) and layerdb staging dirs carry the pid of
+ * their process; `open` removes those of dead processes and never those of live ones.
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, mkdtemp, readdir, rm, rmdir, stat } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
 import { Overlay2Driver, layerPaths, type DriverOptions } from '../store/index.js';
-import { OverlayError, fromNodeError } from '../errors.js';
+import { OverlayError, fromNodeError, hasCode, isNotFound } from '../errors.js';
 import { chainIds, digestHex } from './digest.js';
 import type { JsonObject } from './json-types.js';
 import { DataRoot } from './layout.js';
-import { Metadata, type ContainerRecord, type LayerRecord } from './metadata.js';
+import { Metadata, STAGING_PREFIX, type ContainerRecord, type LayerRecord } from './metadata.js';
 import { formatTag, idPrefix, parseTagRef } from './reference.js';
 
 export interface ImageInfo {
@@ -45,16 +52,90 @@ export class ImageStore {
     this.meta = new Metadata(this.paths);
   }
 
+  /**
+   * Open (creating if needed) the data root `root`. The driver's prerequisite checks run first; when
+   * they or anything else here fail, every dir this call created is removed again, so a failed open
+   * leaves nothing new behind. Then scratch and layerdb staging dirs of dead processes are swept.
+   * Library calls take no lock: see the file comment (`withRootLock`) for callers in several processes.
+   * @throws EOPNOTSUPP (overlay-not-supported, no-d-type, …) or EINVAL from the driver's init.
+   */
   static async open(root: string, opts: OpenOptions = {}): Promise<ImageStore> {
     const paths = new DataRoot(root);
-    await new Metadata(paths).init();
-    const driver = await Overlay2Driver.init(paths.driverHome, opts.driver ?? {});
-    return new ImageStore(root, driver);
+    // Everything open may create (with the intermediate dirs mkdir -p makes), parents before
+    // children; the existing ones are left alone.
+    const made = new Set<string>([paths.root]);
+    for (const d of [...paths.skeleton.map(([x]) => x), paths.driverHome, join(paths.driverHome, 'l')]) {
+      const rel = relative(paths.root, d);
+      if (rel === '') continue;
+      let p = paths.root;
+      for (const part of rel.split(sep)) made.add((p = join(p, part)));
+    }
+    const candidates = [...made];
+    const existed = new Set<string>();
+    for (const d of candidates) if (await exists(d)) existed.add(d);
+    let store: ImageStore;
+    try {
+      const driver = await Overlay2Driver.init(paths.driverHome, opts.driver ?? {});
+      await new Metadata(paths).init();
+      // The driver made the root (with the process umask); give it Docker's mode as init would have.
+      if (!existed.has(paths.root)) await chmod(paths.root, 0o711);
+      store = new ImageStore(root, driver);
+      await store.sweepDeadScratch();
+    } catch (e) {
+      for (const d of [...candidates].reverse()) {
+        if (existed.has(d)) continue;
+        // Only empty dirs: never delete content someone else put there meanwhile.
+        await rmdir(d).catch((err: unknown) => {
+          if (!hasCode(err, 'ENOENT', 'ENOTEMPTY', 'EEXIST')) process.emitWarning(`open rollback: ${(err as Error).message}`);
+        });
+      }
+      throw fromNodeError(e, 'open', { path: root });
+    }
+    return store;
   }
 
-  /** A scratch dir on the data root's filesystem; remove it when done. */
+  /**
+   * A scratch dir `tmp/<prefix>-<pid>-XXXXXX` on the data root's filesystem; remove it when done.
+   * The pid lets a later `open` tell a crash leftover (dead pid) from a dir in use (live pid).
+   */
   async scratch(prefix: string): Promise<string> {
-    return mkdtemp(join(this.paths.tmpDir, `${prefix}-`));
+    return mkdtemp(join(this.paths.tmpDir, `${prefix}-${process.pid}-`));
+  }
+
+  /**
+   * Remove scratch dirs under tmp/ and layerdb staging dirs whose owning process is gone (a killed
+   * load, save or commit). Dirs of live processes are kept: another command may be using them now.
+   * Names without a pid (written before pids were recorded) are kept too; `cleanupOrphans` takes them.
+   * Best effort (never throws: failures are warnings). Returns the names removed.
+   */
+  async sweepDeadScratch(): Promise<{ scratch: string[]; staging: string[] }> {
+    const out = { scratch: [] as string[], staging: [] as string[] };
+    for (const [dir, list, keep] of [
+      [this.paths.tmpDir, out.scratch, (_n: string) => true],
+      [this.paths.layerDb, out.staging, (n: string) => n.startsWith(STAGING_PREFIX)],
+    ] as const) {
+      let names: string[];
+      try {
+        names = (await readdir(dir)).sort();
+      } catch (e) {
+        // Best effort: an unprivileged (engine-mode) reader cannot list root's 0700 dirs.
+        if (!isNotFound(e) && !hasCode(e, 'EACCES', 'EPERM')) process.emitWarning(`scratch sweep: ${(e as Error).message}`);
+        continue;
+      }
+      for (const n of names) {
+        if (!keep(n)) continue;
+        const pid = ownerPid(n);
+        if (pid === null || processAlive(pid)) continue;
+        try {
+          await rm(join(dir, n), { recursive: true, force: true });
+          list.push(n);
+        } catch (e) {
+          // Another process may be sweeping the same leftover; a failed sweep must not fail open.
+          process.emitWarning(`scratch sweep of ${join(dir, n)}: ${(e as Error).message}`);
+        }
+      }
+    }
+    return out;
   }
 
   async removeScratch(dir: string): Promise<void> {
@@ -71,7 +152,16 @@ export class ImageStore {
   async config(id: string): Promise<{ bytes: Buffer; config: JsonObject }> {
     const bytes = await this.meta.readImageConfig(id);
     if (bytes === null) throw NO_SUCH_IMAGE(id);
-    return { bytes, config: JSON.parse(bytes.toString('utf8')) as JsonObject };
+    let config: unknown;
+    try {
+      config = JSON.parse(bytes.toString('utf8'));
+    } catch (e) {
+      throw new OverlayError('EINVAL', 'config', { path: this.paths.imageConfig(digestHex(id)), reason: 'invalid-config', detail: 'image config is not valid JSON', cause: e });
+    }
+    if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+      throw new OverlayError('EINVAL', 'config', { path: this.paths.imageConfig(digestHex(id)), reason: 'invalid-config', detail: 'image config is not a JSON object' });
+    }
+    return { bytes, config: config as JsonObject };
   }
 
   static diffIdsOf(config: JsonObject): string[] {
@@ -160,13 +250,22 @@ export class ImageStore {
   }
 
   /**
-   * Remove the layers of `chains` (bottom first) that nothing references any more: no image's
-   * chain and no container's parent chain includes them. Top-down, so children go first.
+   * Remove the layers that nothing references any more: no image's chain and no container's parent
+   * chain includes them. `chains` (bottom first) narrows the candidates; without it every layer in
+   * the layerdb is one (so layers left unreferenced by an earlier removal, e.g. `rmi -f` of an image
+   * a container used, are released too). Children go before their parents. Returns the chainIDs removed.
    */
-  async releaseLayers(chains: readonly string[]): Promise<string[]> {
+  async releaseLayers(chains?: readonly string[]): Promise<string[]> {
     const used = new Set<string>();
     for (const id of await this.meta.listImageIds()) {
-      const { config } = await this.config(id);
+      let config: JsonObject;
+      try {
+        ({ config } = await this.config(id));
+      } catch (e) {
+        // An unreadable config hides which layers it uses: release nothing rather than guess.
+        process.emitWarning(`not releasing layers: ${(e as Error).message}`);
+        return [];
+      }
       for (const c of chainIds(ImageStore.diffIdsOf(config))) used.add(c);
     }
     for (const m of await this.meta.listMounts()) {
@@ -177,8 +276,9 @@ export class ImageStore {
         p = (await this.meta.readLayer(p))?.parent ?? null;
       }
     }
+    const candidates = chains !== undefined ? [...chains].reverse() : await this.layersTopDown();
     const removed: string[] = [];
-    for (const chain of [...chains].reverse()) {
+    for (const chain of candidates) {
       if (used.has(chain)) continue;
       const rec = await this.meta.readLayer(chain);
       if (rec === null) continue;
@@ -187,6 +287,18 @@ export class ImageStore {
       removed.push(chain);
     }
     return removed;
+  }
+
+  /** Every layerdb chainID, deepest first (a child always before its parent). */
+  private async layersTopDown(): Promise<string[]> {
+    const all = await this.meta.listLayers();
+    const parent = new Map(all.map((l) => [l.chainId, l.parent]));
+    const depth = (c: string): number => {
+      let d = 0;
+      for (let p = parent.get(c) ?? null; p !== null && d <= all.length; p = parent.get(p) ?? null) d++;
+      return d;
+    };
+    return all.map((l) => ({ c: l.chainId, d: depth(l.chainId) })).sort((a, b) => b.d - a.d || (a.c < b.c ? -1 : 1)).map((x) => x.c);
   }
 
   /**
@@ -209,7 +321,7 @@ export class ImageStore {
       out.scratch.push(n);
     }
     for (const n of await list(this.paths.layerDb)) {
-      if (!n.startsWith('.staging-')) continue;
+      if (!n.startsWith(STAGING_PREFIX)) continue;
       await rm(join(this.paths.layerDb, n), { recursive: true, force: true });
       out.staging.push(n);
     }
@@ -230,5 +342,32 @@ export class ImageStore {
 
   static shortId(id: string): string {
     return (id.startsWith('sha256:') ? digestHex(id) : id).slice(0, 12);
+  }
+}
+
+/** Whether `path` exists; an error other than "not there" (EACCES for an unprivileged reader) counts as existing, so open never removes it. */
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (e) {
+    return !(isNotFound(e) || hasCode(e, 'ENOTDIR'));
+  }
+}
+
+/** The pid in a scratch/staging name `<prefix>-<pid>-<random>`, or null (no pid recorded). */
+export function ownerPid(name: string): number | null {
+  const m = /-([1-9][0-9]{0,9})-[0-9A-Za-z]+$/.exec(name);
+  const pid = m === null ? NaN : Number(m[1]);
+  return Number.isSafeInteger(pid) && pid > 0 && pid <= 0x3fffffff ? pid : null;
+}
+
+/** Whether process `pid` exists (EPERM: it exists, owned by someone else). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return !hasCode(e, 'ESRCH');
   }
 }
