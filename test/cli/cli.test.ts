@@ -187,3 +187,25 @@ test('bad input: clear one-line error naming the thing, exit 1, store unchanged'
   const usage = cli(root, ['create', 'example:1']);
   assert.equal(usage.status, 2, 'missing --name is a usage error');
 });
+
+test('prune removes driver layers nothing references and leaves images intact', async (t) => {
+  if (!requiresOverlay(t)) return;
+  const dir = tempDir(t);
+  const root = join(dir, 'root');
+  ok(root, ['load', EXAMPLE]);
+  // An orphan as a load killed between layer extraction and its layerdb record leaves one.
+  const { ImageStore } = await import('../../src/image/index.js');
+  const store = await ImageStore.open(root);
+  const orphan = 'f'.repeat(64);
+  await store.driver.create(orphan, null);
+  assert.ok(existsSync(join(root, 'overlay2', orphan)));
+  const before = lines(ok(root, ['layers']));
+  assert.match(ok(root, ['prune']), new RegExp(`removed orphan layer ${orphan}`));
+  assert.equal(existsSync(join(root, 'overlay2', orphan)), false);
+  assert.deepEqual(lines(ok(root, ['layers'])), before);
+  assert.equal(ok(root, ['prune']).trim(), 'nothing to remove');
+  ok(root, ['create', '--name', 'after-prune', 'example:1']);
+  const merged = ok(root, ['mount', 'after-prune']).trim();
+  assert.equal(readFileSync(join(merged, 'etc/os-release'), 'utf8').includes('overlay2 example'), true);
+  ok(root, ['umount', 'after-prune']);
+});
