@@ -464,18 +464,17 @@ export class OverlayEngine implements HandleRegistry {
     const mode = o.mode ?? 0o777;
     return this.run('mkdir', path, () => {
       if (o.recursive === true) {
-        const n = this.lookup.resolve(path, true, 'mkdir');
-        if (n.st !== null) {
-          if (!isDir(n)) throw new OverlayError('EEXIST', 'mkdir', { path });
-          return;
-        }
         const parts = path.split('/').filter((c) => c.length > 0);
         let cur = path.startsWith('/') ? '' : '.';
         for (const part of parts) {
           cur = `${cur}/${part}`;
           const c = this.lookup.resolve(cur, true, 'mkdir');
-          if (c.st === null) this.create(c, 'mkdir', (d) => mkdirSync(d, mode), true);
-          else if (!isDir(c)) throw new OverlayError('ENOTDIR', 'mkdir', { path });
+          if (c.st === null) {
+            this.writable('mkdir', path);
+            this.create(c, 'mkdir', (d) => mkdirSync(d, mode), true);
+          } else if (!isDir(c)) {
+            throw new OverlayError(cur.length >= path.replace(/\/+$/, '').length ? 'EEXIST' : 'ENOTDIR', 'mkdir', { path });
+          }
         }
         return;
       }

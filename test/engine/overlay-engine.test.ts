@@ -152,3 +152,21 @@ test('copy-up goes through the work dir and leaves it empty', async (t) => {
   writeFileSync(join(base, 'u', 'offline'), 'edited while unmounted');
   assert.equal(await e.readFile('/offline', 'utf8'), 'edited while unmounted');
 });
+
+test('rm -r of a lower tree leaves one whiteout; mkdir -p and exists', async (t) => {
+  if (!requiresRoot(t)) return;
+  const { e, dirs } = setup(t, [[{ t: 'file', p: 'dir/file.txt', data: 'a' }, { t: 'file', p: 'dir/sub/x', data: 'x' }, { t: 'file', p: 'keep', data: 'k' }]]);
+  await e.rm('/dir', { recursive: true });
+  for (const p of ['/dir', '/dir/file.txt', '/dir/sub/x']) assert.equal(await code(e.stat(p)), 'ENOENT');
+  assert.deepEqual(await e.readdir('/'), ['keep']);
+  const upper = snapshotDir(dirs.upper);
+  assert.deepEqual([...upper.keys()].sort(), ['/', '/dir']);
+  assert.equal(upper.get('/dir'), 'whiteout');
+  assert.equal(await code(e.rm('/dir')), 'ENOENT');
+  await e.rm('/dir', { force: true });
+  assert.equal(await code(e.rm('/keep/')), 'ENOTDIR');
+  await e.mkdir('/dir/a/b', { recursive: true });
+  assert.equal(await e.exists('/dir/a/b'), true);
+  assert.equal(await e.exists('/dir/sub'), false);
+  assert.equal(lgetxattr(join(dirs.upper, 'dir'), 'trusted.overlay.opaque')?.toString(), 'y');
+});
