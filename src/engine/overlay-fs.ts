@@ -464,6 +464,8 @@ export class OverlayEngine implements HandleRegistry {
     const mode = o.mode ?? 0o777;
     return this.run('mkdir', path, () => {
       if (o.recursive === true) {
+        // Component by component: resolving the whole path first would fail with ENOENT on a
+        // missing parent, which is exactly what -p is for.
         const parts = path.split('/').filter((c) => c.length > 0);
         let cur = path.startsWith('/') ? '' : '.';
         for (const part of parts) {

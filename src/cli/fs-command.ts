@@ -1,0 +1,448 @@
+/**
+ * `overlay2 fs NAME OP …`: read and change a container's filesystem through the userspace engine,
+ * with no mount and no root — like `docker cp`, but complete. New files get the modes a shell with
+ * umask 022 would give them (0644 files, 0755 dirs), so a script replayed here matches the same
+ * script run in the container.
+ */
+import { lstat, mkdir, readdir, readlink, symlink, lutimes, chmod, lchown, open, readFile } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { Command } from 'commander';
+import type { OverlayEngine, OverlayStats } from '../engine/index.js';
+import { OverlayError, fromNodeError, hasCode } from '../errors.js';
+import { containerEngine } from '../image/index.js';
+import { S_IFBLK, S_IFCHR, lutimesNs, major, minor, timespecFromNs } from '../sys/libc.js';
+import type { CliContext } from './main.js';
+
+type Print = (human: string, value: unknown) => void;
+
+const FILE_MODE = 0o644;
+const DIR_MODE = 0o755;
+
+function parseMode(s: string): number {
+  if (!/^[0-7]{1,4}$/.test(s)) throw new OverlayError('EINVAL', 'parse mode', { reason: 'bad-mode', detail: `invalid octal mode '${s}'` });
+  return parseInt(s, 8);
+}
+
+function parseOwner(s: string): { uid: number; gid: number } {
+  const m = /^(\d+)(?::(\d+))?$/.exec(s);
+  if (!m) throw new OverlayError('EINVAL', 'parse owner', { reason: 'bad-owner', detail: `owner must be UID[:GID] (numeric), got '${s}'` });
+  const uid = Number(m[1]);
+  return { uid, gid: m[2] !== undefined ? Number(m[2]) : uid };
+}
+
+function typeChar(st: OverlayStats): string {
+  if (st.isDirectory()) return 'd';
+  if (st.isSymbolicLink()) return 'l';
+  if (st.isCharacterDevice()) return 'c';
+  if (st.isBlockDevice()) return 'b';
+  if (st.isFIFO()) return 'p';
+  if (st.isSocket()) return 's';
+  return '-';
+}
+
+function modeString(st: OverlayStats): string {
+  const m = Number(st.mode);
+  const rwx = (bits: number, special: boolean, ch: string): string =>
+    `${bits & 4 ? 'r' : '-'}${bits & 2 ? 'w' : '-'}${special ? (bits & 1 ? ch : ch.toUpperCase()) : bits & 1 ? 'x' : '-'}`;
+  return typeChar(st) + rwx((m >> 6) & 7, (m & 0o4000) !== 0, 's') + rwx((m >> 3) & 7, (m & 0o2000) !== 0, 's') + rwx(m & 7, (m & 0o1000) !== 0, 't');
+}
+
+function statJson(path: string, st: OverlayStats, target?: string): Record<string, unknown> {
+  const o: Record<string, unknown> = {
+    path,
+    type: typeChar(st),
+    mode: (Number(st.mode) & 0o7777).toString(8).padStart(4, '0'),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    size: Number(st.size),
+    nlink: Number(st.nlink),
+    ino: String(st.ino),
+    mtimeNs: String(st.mtimeNs),
+  };
+  if (st.isCharacterDevice() || st.isBlockDevice()) o['rdev'] = Number(st.rdev);
+  if (target !== undefined) o['target'] = target;
+  return o;
+}
+
+async function readStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** Copy a tree inside the engine, keeping type, mode, owner, times, xattrs and hard links (mv's copy fallback). */
+async function copyWithin(fs: OverlayEngine, src: string, dst: string, links = new Map<string, string>()): Promise<void> {
+  const st = await fs.lstat(src);
+  if (st.isDirectory()) {
+    await fs.mkdir(dst, { mode: Number(st.mode) & 0o7777 });
+    for (const name of (await fs.readdir(src)).sort()) await copyWithin(fs, posix.join(src, name), posix.join(dst, name), links);
+  } else if (st.isSymbolicLink()) {
+    await fs.symlink(await fs.readlink(src), dst);
+  } else if (Number(st.nlink) > 1 && !st.isDirectory() && links.has(String(st.ino))) {
+    await fs.link(links.get(String(st.ino)) as string, dst);
+    return;
+  } else if (st.isFile()) {
+    const data = await fs.open(src, 'r');
+    const out = await fs.open(dst, 'wx', Number(st.mode) & 0o7777);
+    try {
+      const buf = Buffer.alloc(1 << 16);
+      for (;;) {
+        const { bytesRead } = await data.read(buf, 0, buf.length, null);
+        if (bytesRead === 0) break;
+        await out.write(buf.subarray(0, bytesRead));
+      }
+    } finally {
+      await data.close();
+      await out.close();
+    }
+  } else {
+    await fs.mknod(dst, Number(st.mode), major(st.rdev), minor(st.rdev));
+  }
+  if (Number(st.nlink) > 1 && !st.isDirectory()) links.set(String(st.ino), dst);
+  for (const name of await fs.listxattr(src, { noFollow: true })) {
+    await fs.setxattr(dst, name, await fs.getxattr(src, name, { noFollow: true }), { noFollow: true });
+  }
+  await fs.lchown(dst, Number(st.uid), Number(st.gid));
+  if (!st.isSymbolicLink()) await fs.chmod(dst, Number(st.mode) & 0o7777);
+  await fs.lutimes(dst, st.atimeNs, st.mtimeNs);
+}
+
+/** Host tree → engine, keeping mode, owner and times. */
+async function copyIn(fs: OverlayEngine, src: string, dst: string): Promise<void> {
+  const st = await lstat(src, { bigint: true }).catch((e: unknown) => {
+    throw fromNodeError(e, 'lstat', { path: src });
+  });
+  const mode = Number(st.mode) & 0o7777;
+  if (st.isDirectory()) {
+    await fs.mkdir(dst, { mode }).catch((e: unknown) => {
+      if (!hasCode(e, 'EEXIST')) throw e;
+    });
+    for (const name of (await readdir(src)).sort()) await copyIn(fs, join(src, name), posix.join(dst, name));
+  } else if (st.isSymbolicLink()) {
+    await fs.symlink(await readlink(src), dst);
+  } else if (st.isFile()) {
+    await fs.writeFile(dst, await readFile(src), { mode });
+  } else if (st.isFIFO()) {
+    await fs.mkfifo(dst, mode);
+  } else {
+    throw new OverlayError('EINVAL', 'cp-in', { path: src, reason: 'unsupported-file-type' });
+  }
+  await fs.lchown(dst, Number(st.uid), Number(st.gid));
+  if (!st.isSymbolicLink()) await fs.chmod(dst, mode);
+  await fs.lutimes(dst, st.atimeNs, st.mtimeNs);
+}
+
+/** Engine tree → host, keeping mode, owner (when root) and times. */
+async function copyOut(fs: OverlayEngine, src: string, dst: string): Promise<void> {
+  const st = await fs.lstat(src);
+  const mode = Number(st.mode) & 0o7777;
+  if (st.isDirectory()) {
+    await mkdir(dst, { mode }).catch((e: unknown) => {
+      if (!hasCode(e, 'EEXIST')) throw fromNodeError(e, 'mkdir', { path: dst });
+    });
+    for (const name of (await fs.readdir(src)).sort()) await copyOut(fs, posix.join(src, name), join(dst, name));
+  } else if (st.isSymbolicLink()) {
+    await symlink(await fs.readlink(src), dst);
+  } else if (st.isFile()) {
+    const h = await fs.open(src, 'r');
+    const out = await open(dst, 'wx', mode);
+    try {
+      const buf = Buffer.alloc(1 << 16);
+      for (;;) {
+        const { bytesRead } = await h.read(buf, 0, buf.length, null);
+        if (bytesRead === 0) break;
+        await out.write(buf.subarray(0, bytesRead));
+      }
+    } finally {
+      await h.close();
+      await out.close();
+    }
+  } else {
+    throw new OverlayError('EINVAL', 'cp-out', { path: src, reason: 'unsupported-file-type', detail: 'devices and FIFOs are not copied out' });
+  }
+  if (process.getuid?.() === 0) await lchown(dst, Number(st.uid), Number(st.gid));
+  if (!st.isSymbolicLink()) await chmod(dst, mode);
+  if (st.isSymbolicLink()) lutimesNs(dst, timespecFromNs(st.atimeNs), timespecFromNs(st.mtimeNs));
+  else await lutimes(dst, new Date(Number(st.atimeNs / 1_000_000n)), new Date(Number(st.mtimeNs / 1_000_000n)));
+}
+
+/** The ops of `fs`, as a program of their own, bound to one container. */
+function opsProgram(name: string, ctx: CliContext, print: Print): Command {
+  const fsCmd = new Command('overlay2 fs ' + name)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => ctx.output.out(s), writeErr: (s) => ctx.output.err(s) });
+
+  const withEngine = async <T>(container: string, fn: (fs: OverlayEngine) => Promise<T>, readonly = false): Promise<T> => {
+    const store = await ctx.engineStore();
+    const fs = await containerEngine(store, container, { readonly });
+    return fn(fs);
+  };
+
+  fsCmd
+    .command('ls')
+    .argument('[path]', 'directory or file', '/')
+    .option('-l', 'long listing')
+    .action(async (path: string, o: { l?: boolean }) => {
+      await withEngine(name, async (fs) => {
+        const st = await fs.lstat(path);
+        const names = st.isDirectory() ? (await fs.readdir(path)).sort() : [posix.basename(path)];
+        const dir = st.isDirectory() ? path : posix.dirname(path);
+        const rows: Array<Record<string, unknown>> = [];
+        const lines: string[] = [];
+        for (const n of names) {
+          const p = posix.join(dir, n);
+          const s = await fs.lstat(p);
+          const target = s.isSymbolicLink() ? await fs.readlink(p) : undefined;
+          rows.push(statJson(p, s, target));
+          if (o.l === true) {
+            const when = new Date(Number(s.mtimeNs / 1_000_000n)).toISOString();
+            const size = s.isCharacterDevice() || s.isBlockDevice() ? `${major(s.rdev)}, ${minor(s.rdev)}` : String(s.size);
+            lines.push(`${modeString(s)} ${String(s.nlink).padStart(2)} ${String(s.uid).padStart(5)} ${String(s.gid).padStart(5)} ${size.padStart(9)} ${when} ${n}${target !== undefined ? ` -> ${target}` : ''}`);
+          } else lines.push(n);
+        }
+        print(lines.join('\n'), rows);
+      }, true);
+    });
+
+  fsCmd
+    .command('stat')
+    .argument('<path>')
+    .action(async (path: string) => {
+      await withEngine(name, async (fs) => {
+        const st = await fs.lstat(path);
+        const target = st.isSymbolicLink() ? await fs.readlink(path) : undefined;
+        const j = statJson(path, st, target);
+        print(Object.entries(j).map(([k, v]) => `${k}: ${String(v)}`).join('\n'), j);
+      }, true);
+    });
+
+  fsCmd
+    .command('cat')
+    .argument('<paths...>')
+    .action(async (paths: string[]) => {
+      await withEngine(name, async (fs) => {
+        for (const p of paths) ctx.output.out((await fs.readFile(p)).toString('latin1'));
+      }, true);
+    });
+
+  fsCmd
+    .command('put')
+    .description('write standard input to a file (created 0644 unless --mode)')
+    .argument('<path>')
+    .option('-m, --mode <octal>', 'mode for a new file')
+    .option('-a, --append', 'append instead of replacing')
+    .option('--offset <n>', 'write at this byte offset without truncating (like dd conv=notrunc seek=N)')
+    .action(async (path: string, o: { mode?: string; append?: boolean; offset?: string }) => {
+      const data = await readStdin();
+      await withEngine(name, async (fs) => {
+        const mode = o.mode !== undefined ? parseMode(o.mode) : FILE_MODE;
+        if (o.offset !== undefined) {
+          const h = await fs.open(path, 'r+');
+          try {
+            await h.write(data, Number(o.offset));
+          } finally {
+            await h.close();
+          }
+        } else if (o.append === true) await fs.appendFile(path, data, { mode });
+        else await fs.writeFile(path, data, { mode });
+      });
+      print('', { path, bytes: data.length });
+    });
+
+  fsCmd
+    .command('cp-in')
+    .description('copy a host file or tree into the container (keeps mode, owner, times)')
+    .argument('<src>', 'host path')
+    .argument('<dst>', 'container path')
+    .action(async (src: string, dst: string) => {
+      await withEngine(name, (fs) => copyIn(fs, src, dst));
+      print('', { src, dst });
+    });
+
+  fsCmd
+    .command('cp-out')
+    .description('copy a container file or tree to the host')
+    .argument('<src>', 'container path')
+    .argument('<dst>', 'host path')
+    .action(async (src: string, dst: string) => {
+      await withEngine(name, (fs) => copyOut(fs, src, dst), true);
+      print('', { src, dst });
+    });
+
+  fsCmd
+    .command('rm')
+    .argument('<paths...>')
+    .option('-r, --recursive', 'remove directories and their contents')
+    .option('-f, --force', 'ignore missing paths')
+    .action(async (paths: string[], o: { recursive?: boolean; force?: boolean }) => {
+      await withEngine(name, async (fs) => {
+        for (const p of paths) await fs.rm(p, { recursive: o.recursive === true, force: o.force === true });
+      });
+      print('', { removed: paths });
+    });
+
+  fsCmd
+    .command('mkdir')
+    .argument('<paths...>')
+    .option('-p, --parents', 'make parents as needed, no error if existing')
+    .option('-m, --mode <octal>', 'mode (default 0755)')
+    .action(async (paths: string[], o: { parents?: boolean; mode?: string }) => {
+      await withEngine(name, async (fs) => {
+        for (const p of paths) await fs.mkdir(p, { mode: o.mode !== undefined ? parseMode(o.mode) : DIR_MODE, recursive: o.parents === true });
+      });
+      print('', { created: paths });
+    });
+
+  fsCmd
+    .command('mv')
+    .description("rename; a lower directory (EXDEV) is copied and deleted, as mv(1) does")
+    .argument('<src>')
+    .argument('<dst>')
+    .action(async (src: string, dst: string) => {
+      await withEngine(name, async (fs) => {
+        try {
+          await fs.rename(src, dst);
+        } catch (e) {
+          if (!hasCode(e, 'EXDEV')) throw e;
+          await copyWithin(fs, src, dst);
+          await fs.rm(src, { recursive: true });
+        }
+      });
+      print('', { src, dst });
+    });
+
+  fsCmd
+    .command('ln')
+    .argument('<target>')
+    .argument('<link>')
+    .option('-s, --symbolic', 'make a symbolic link')
+    .action(async (target: string, link: string, o: { symbolic?: boolean }) => {
+      await withEngine(name, async (fs) => {
+        if (o.symbolic === true) await fs.symlink(target, link);
+        else await fs.link(target, link);
+      });
+      print('', { target, link });
+    });
+
+  fsCmd
+    .command('chmod')
+    .argument('<mode>', 'octal mode')
+    .argument('<paths...>')
+    .action(async (mode: string, paths: string[]) => {
+      const m = parseMode(mode);
+      await withEngine(name, async (fs) => {
+        for (const p of paths) await fs.chmod(p, m);
+      });
+      print('', { mode, paths });
+    });
+
+  fsCmd
+    .command('chown')
+    .argument('<owner>', 'UID[:GID]')
+    .argument('<paths...>')
+    .option('-h, --no-dereference', 'change a symlink itself')
+    .action(async (owner: string, paths: string[], o: { dereference?: boolean }) => {
+      const { uid, gid } = parseOwner(owner);
+      await withEngine(name, async (fs) => {
+        for (const p of paths) {
+          if (o.dereference === false) await fs.lchown(p, uid, gid);
+          else await fs.chown(p, uid, gid);
+        }
+      });
+      print('', { uid, gid, paths });
+    });
+
+  fsCmd
+    .command('touch')
+    .argument('<paths...>')
+    .option('-d, --date <when>', 'use this time instead of now (anything Date parses, or @SECONDS)')
+    .action(async (paths: string[], o: { date?: string }) => {
+      let ns: bigint;
+      if (o.date === undefined) ns = BigInt(Date.now()) * 1_000_000n;
+      else if (o.date.startsWith('@')) ns = BigInt(Math.round(Number(o.date.slice(1)) * 1e9));
+      else {
+        const t = Date.parse(o.date);
+        if (Number.isNaN(t)) throw new OverlayError('EINVAL', 'touch', { reason: 'bad-date', detail: `invalid date '${o.date}'` });
+        ns = BigInt(t) * 1_000_000n;
+      }
+      await withEngine(name, async (fs) => {
+        for (const p of paths) {
+          const exists = await fs.exists(p);
+          if (!exists) await fs.writeFile(p, '', { mode: FILE_MODE, flag: 'wx' });
+          await fs.utimes(p, ns, ns);
+        }
+      });
+      print('', { paths });
+    });
+
+  fsCmd
+    .command('mkfifo')
+    .argument('<paths...>')
+    .option('-m, --mode <octal>', 'mode (default 0644)')
+    .action(async (paths: string[], o: { mode?: string }) => {
+      await withEngine(name, async (fs) => {
+        for (const p of paths) await fs.mkfifo(p, o.mode !== undefined ? parseMode(o.mode) : FILE_MODE);
+      });
+      print('', { created: paths });
+    });
+
+  fsCmd
+    .command('mknod')
+    .argument('<path>')
+    .argument('<type>', 'c or b')
+    .argument('<major>')
+    .argument('<minor>')
+    .option('-m, --mode <octal>', 'mode (default 0644)')
+    .action(async (path: string, type: string, maj: string, min: string, o: { mode?: string }) => {
+      if (type !== 'c' && type !== 'b') throw new OverlayError('EINVAL', 'mknod', { path, reason: 'bad-type', detail: "type must be 'c' or 'b'" });
+      const mode = (type === 'c' ? S_IFCHR : S_IFBLK) | (o.mode !== undefined ? parseMode(o.mode) : FILE_MODE);
+      await withEngine(name, (fs) => fs.mknod(path, mode, Number(maj), Number(min)));
+      print('', { path });
+    });
+
+  fsCmd
+    .command('setfattr')
+    .argument('<path>')
+    .requiredOption('-n, --name <name>', 'attribute name')
+    .option('-v, --value <value>', 'value (default empty)')
+    .option('-x, --remove', 'remove the attribute')
+    .action(async (path: string, o: { name: string; value?: string; remove?: boolean }) => {
+      await withEngine(name, async (fs) => {
+        if (o.remove === true) await fs.removexattr(path, o.name, { noFollow: true });
+        else await fs.setxattr(path, o.name, o.value ?? '', { noFollow: true });
+      });
+      print('', { path, name: o.name });
+    });
+
+  fsCmd
+    .command('getfattr')
+    .argument('<path>')
+    .option('-n, --name <name>', 'one attribute')
+    .action(async (path: string, o: { name?: string }) => {
+      await withEngine(name, async (fs) => {
+        const names = o.name !== undefined ? [o.name] : (await fs.listxattr(path, { noFollow: true })).sort();
+        const out: Record<string, string> = {};
+        for (const n of names) out[n] = (await fs.getxattr(path, n, { noFollow: true })).toString('utf8');
+        print(Object.entries(out).map(([k, v]) => `${k}="${v}"`).join('\n'), out);
+      }, true);
+    });
+
+  return fsCmd;
+}
+
+const OPS = 'ls, stat, cat, put, cp-in, cp-out, rm, mkdir, mv, ln, chmod, chown, touch, mkfifo, mknod, setfattr, getfattr';
+
+export function registerFsCommand(program: Command, ctx: CliContext, print: Print): void {
+  program
+    .command('fs')
+    .description("read and change a container's filesystem through the userspace engine (no mount, no root); ops: " + OPS)
+    .usage('<container> <op> [args...]   (overlay2 fs <container> help: the ops)')
+    .argument('<container>', 'name or id')
+    .argument('<op>', OPS)
+    .argument('[args...]', "the op's arguments")
+    .allowUnknownOption()
+    .helpOption(false)
+    .action(async (name: string, op: string, args: string[]) => {
+      await opsProgram(name, ctx, print).parseAsync([op, ...args], { from: 'user' });
+    });
+}

@@ -1,0 +1,268 @@
+/**
+ * The `overlay2` command line: parse (commander), call the library, print (human or --json).
+ * Every command is one process; errors print one line naming what failed and why, exit 1
+ * (2 for usage errors).
+ */
+import { release } from 'node:os';
+import { Command, CommanderError, Option } from 'commander';
+import { OverlayError } from '../errors.js';
+import { loadDaemonConfig, type DaemonConfig } from '../config/index.js';
+import {
+  ImageStore, loadImages, saveImages, createContainer, mountContainer, umountContainer, containerChanges,
+  commitContainer, removeContainer, removeImage, tagImage,
+} from '../image/index.js';
+import { errorLine, exitCodeFor, humanSize, printJson, shortId, table, type Output } from './render.js';
+import { registerFsCommand } from './fs-command.js';
+
+interface GlobalOptions {
+  root?: string;
+  config?: string;
+  json?: boolean;
+}
+
+export interface CliContext {
+  output: Output;
+  /** Opens the store once per command, after the config is read. */
+  store: () => Promise<ImageStore>;
+  /** The store with the driver in engine mode: no kernel mount, no privilege needed. */
+  engineStore: () => Promise<ImageStore>;
+  config: () => Promise<DaemonConfig>;
+}
+
+function makeContext(program: Command, output: Output): CliContext {
+  let cfg: Promise<DaemonConfig> | undefined;
+  let store: Promise<ImageStore> | undefined;
+  const config = (): Promise<DaemonConfig> => {
+    const g = program.opts<GlobalOptions>();
+    const opts: { configFile?: string; root?: string } = {};
+    if (g.config !== undefined) opts.configFile = g.config;
+    if (g.root !== undefined) opts.root = g.root;
+    cfg ??= loadDaemonConfig(opts);
+    return cfg;
+  };
+  return {
+    output,
+    config,
+    store: () => {
+      store ??= config().then((c) => ImageStore.open(c.dataRoot, { driver: { storageOpts: c.storageOpts } }));
+      return store;
+    },
+    engineStore: () => {
+      store ??= config().then((c) => ImageStore.open(c.dataRoot, { driver: { storageOpts: c.storageOpts, mountMode: 'engine' } }));
+      return store;
+    },
+  };
+}
+
+function kernelVersion(): string {
+  return release();
+}
+
+export function buildProgram(output: Output): Command {
+  const program = new Command();
+  const ctx = makeContext(program, output);
+  const json = (): boolean => program.opts<GlobalOptions>().json === true;
+  const print = (human: string, value: unknown): void => {
+    if (json()) printJson(output, value);
+    else if (human !== '') output.out(human.endsWith('\n') ? human : human + '\n');
+  };
+
+  program
+    .name('overlay2')
+    .description("Docker's overlay2 storage driver, daemonless: load images, mount containers with the kernel, diff and commit")
+    .option('--root <dir>', 'data root (default: data-root from the config, else /var/lib/overlay2)')
+    .option('--config <file>', 'daemon.json-style config (default: <root>/daemon.json or /etc/overlay2/daemon.json)')
+    .option('--json', 'machine-readable output')
+    .enablePositionalOptions()
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => output.out(s), writeErr: (s) => output.err(s) });
+
+  program
+    .command('info')
+    .description('storage driver facts (as `docker info` prints them) and store counts')
+    .action(async () => {
+      const store = await ctx.store();
+      const info = await store.info();
+      const status = Object.fromEntries(info.driverStatus);
+      const value = { storageDriver: 'overlay2', driverStatus: status, dataRoot: info.dataRoot, kernelVersion: kernelVersion(), layers: info.layers, images: info.images, containers: info.containers };
+      const lines = [
+        'Storage Driver: overlay2',
+        ...info.driverStatus.map(([k, v]) => ` ${k}: ${v}`),
+        `Data Root: ${info.dataRoot}`,
+        `Kernel Version: ${kernelVersion()}`,
+        `Layers: ${info.layers}`,
+        `Images: ${info.images}`,
+        `Containers: ${info.containers}`,
+      ];
+      print(lines.join('\n'), value);
+    });
+
+  program
+    .command('load')
+    .description('load a `docker save` archive or an OCI image layout (directory or tar)')
+    .argument('<path>', 'archive file or OCI layout directory')
+    .option('--repository <name>', 'repository for OCI images whose ref name is a bare tag')
+    .action(async (path: string, o: { repository?: string }) => {
+      const store = await ctx.store();
+      const r = await loadImages(store, path, o.repository !== undefined ? { repository: o.repository } : {});
+      print(r.messages.join('\n'), r);
+    });
+
+  program
+    .command('images')
+    .description('list images')
+    .action(async () => {
+      const store = await ctx.store();
+      const images = await store.images();
+      const rows: string[][] = [];
+      for (const img of images) {
+        const tags = img.tags.length > 0 ? img.tags : ['<none>:<none>'];
+        for (const t of tags) {
+          const i = t.lastIndexOf(':');
+          rows.push([t.slice(0, i), t.slice(i + 1), shortId(img.id), img.created ?? '', humanSize(img.size)]);
+        }
+      }
+      print(table(['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'], rows), images);
+    });
+
+  program
+    .command('layers')
+    .description('list layers: chain ID, diff ID, driver id (dir under overlay2/), parent, size')
+    .action(async () => {
+      const store = await ctx.store();
+      const layers = await store.layers();
+      const rows = layers.map((l) => [shortId(l.chainId), shortId(l.diffId), l.cacheId, l.parent === null ? '-' : shortId(l.parent), humanSize(l.size)]);
+      print(table(['CHAIN ID', 'DIFF ID', 'CACHE ID', 'PARENT', 'SIZE'], rows), layers);
+    });
+
+  program
+    .command('create')
+    .description("create a container (init + read-write layer) from an image")
+    .requiredOption('--name <name>', 'container name')
+    .argument('<image>', 'image reference (repo:tag, id or id prefix)')
+    .action(async (image: string, o: { name: string }) => {
+      const store = await ctx.store();
+      const r = await createContainer(store, o.name, image);
+      print(r.id, r);
+    });
+
+  program
+    .command('mount')
+    .description("mount a container's layers with the kernel and print the merged path")
+    .argument('<container>', 'name or id')
+    .action(async (name: string) => {
+      const store = await ctx.store();
+      const merged = await mountContainer(store, name);
+      print(merged, { container: name, merged });
+    });
+
+  program
+    .command('umount')
+    .description("unmount a container's merged view")
+    .argument('<container>', 'name or id')
+    .action(async (name: string) => {
+      const store = await ctx.store();
+      await umountContainer(store, name);
+      print('', { container: name, unmounted: true });
+    });
+
+  program
+    .command('diff')
+    .description("changes in a container's filesystem, as `docker diff` prints them (A/C/D)")
+    .argument('<container>', 'name or id')
+    .action(async (name: string) => {
+      const store = await ctx.store();
+      const changes = await containerChanges(store, name);
+      print(changes.map((c) => `${c.kind} ${c.path}`).join('\n'), changes);
+    });
+
+  program
+    .command('commit')
+    .description("create a new image from a container's changes")
+    .argument('<container>', 'name or id')
+    .argument('[repo:tag]', 'tag for the new image')
+    .option('-m, --message <text>', 'commit message')
+    .option('-a, --author <name>', 'author')
+    .action(async (name: string, tag: string | undefined, o: { message?: string; author?: string }) => {
+      const store = await ctx.store();
+      const opts: { message?: string; author?: string } = {};
+      if (o.message !== undefined) opts.message = o.message;
+      if (o.author !== undefined) opts.author = o.author;
+      const r = await commitContainer(store, name, tag ?? null, opts);
+      print(r.id, r);
+    });
+
+  program
+    .command('save')
+    .description('save images to a `docker save` archive')
+    .argument('<images...>', 'image references')
+    .requiredOption('-o, --output <file>', 'archive to write')
+    .action(async (images: string[], o: { output: string }) => {
+      const store = await ctx.store();
+      await saveImages(store, images, o.output);
+      print('', { images, output: o.output });
+    });
+
+  program
+    .command('tag')
+    .description('add a tag to an image')
+    .argument('<image>', 'source image')
+    .argument('<repo:tag>', 'new tag')
+    .action(async (image: string, tag: string) => {
+      const store = await ctx.store();
+      const id = await tagImage(store, image, tag);
+      print('', { id, tag });
+    });
+
+  program
+    .command('rm')
+    .description('remove containers (their layers too)')
+    .argument('<containers...>', 'names or ids')
+    .option('-f, --force', 'unmount a mounted container first')
+    .action(async (names: string[], o: { force?: boolean }) => {
+      const store = await ctx.store();
+      for (const n of names) await removeContainer(store, n, { force: o.force === true });
+      print(names.join('\n'), { removed: names });
+    });
+
+  program
+    .command('rmi')
+    .description('remove images (and layers no longer used)')
+    .argument('<images...>', 'image references')
+    .option('-f, --force', 'remove even when tagged more than once')
+    .action(async (images: string[], o: { force?: boolean }) => {
+      const store = await ctx.store();
+      const all = [];
+      for (const i of images) all.push(...(await removeImage(store, i, { force: o.force === true })));
+      print(all.map((r) => (r.Untagged !== undefined ? `Untagged: ${r.Untagged}` : `Deleted: ${r.Deleted ?? ''}`)).join('\n'), all);
+    });
+
+  registerFsCommand(program, ctx, print);
+  return program;
+}
+
+/** Run the CLI; returns the exit status. */
+export async function main(argv: string[], output?: Output): Promise<number> {
+  const o: Output = output ?? {
+    json: false,
+    out: (s) => process.stdout.write(s),
+    err: (s) => process.stderr.write(s),
+  };
+  const program = buildProgram(o);
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // help and version are not failures; commander already printed the usage error.
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      return 2;
+    }
+    o.err(errorLine(e) + '\n');
+    if (process.env['OVERLAY2_DEBUG'] === '1' && e instanceof Error) o.err(`${e.stack ?? ''}\n`);
+    return exitCodeFor(e);
+  }
+}
+
+export { Option, OverlayError };

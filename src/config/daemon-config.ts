@@ -1,0 +1,118 @@
+/**
+ * daemon.json-style configuration: `data-root`, `storage-driver`, `storage-opts`.
+ * The file is `--config`, else `<root>/daemon.json` when a root is given, else
+ * /etc/overlay2/daemon.json; a missing default file means defaults, a missing explicit one is an
+ * error. Any problem names the file and, for syntax and unknown keys, the line and column.
+ */
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
+import { OverlayError, fromNodeError, hasCode } from '../errors.js';
+import { parseDriverOptions } from '../store/options.js';
+import { JsonSyntaxError, parseJsonWithPositions, type JsonPosition } from './json-parse.js';
+
+export const DEFAULT_DATA_ROOT = '/var/lib/overlay2';
+export const DEFAULT_CONFIG_FILE = '/etc/overlay2/daemon.json';
+export const DRIVER_NAME = 'overlay2';
+const REMOVED_DRIVERS = ['aufs', 'devicemapper', 'overlay'];
+const KNOWN_KEYS = ['data-root', 'storage-driver', 'storage-opts'];
+
+export interface DaemonConfig {
+  dataRoot: string;
+  storageDriver: 'overlay2';
+  storageOpts: string[];
+  /** The file read, or undefined when defaults were used. */
+  file?: string;
+}
+
+export interface LoadConfigOptions {
+  /** `--config FILE` (explicit: must exist). */
+  configFile?: string;
+  /** `--root DIR`: the default config file is then `<root>/daemon.json`, and it is the default data root. */
+  root?: string;
+}
+
+function configError(file: string, reason: string, detail: string, pos?: JsonPosition): OverlayError {
+  const where = pos ? ` (line ${pos.line}, column ${pos.column})` : '';
+  return new OverlayError('EINVAL', 'load config', {
+    path: file,
+    reason,
+    detail: `unable to configure the daemon with file ${file}: ${detail}${where}`,
+  });
+}
+
+/** Docker's check for a removed driver, and refusal of anything but overlay2. */
+export function checkStorageDriver(name: string, file = '<flags>', pos?: JsonPosition): void {
+  if (name === DRIVER_NAME) return;
+  if (REMOVED_DRIVERS.includes(name)) {
+    throw configError(file, 'storage-driver-removed', `[graphdriver] ERROR: the ${name} storage-driver has been deprecated and removed; visit https://docs.docker.com/go/storage-driver/ for more information`, pos);
+  }
+  throw configError(file, 'storage-driver-unsupported', `driver not supported: ${name} (only ${DRIVER_NAME} is available)`, pos);
+}
+
+/** Parse and validate the text of a config file. */
+export function parseDaemonConfig(text: string, file: string, defaults: { dataRoot?: string } = {}): DaemonConfig {
+  let parsed;
+  try {
+    parsed = parseJsonWithPositions(text);
+  } catch (e) {
+    if (e instanceof JsonSyntaxError) throw configError(file, 'config-invalid-json', e.what, e.position);
+    throw e;
+  }
+  const v = parsed.value;
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+    throw configError(file, 'config-not-object', 'the configuration must be a JSON object', { offset: 0, line: 1, column: 1 });
+  }
+  const obj = v as Record<string, unknown>;
+  const unknown = Object.keys(obj).filter((k) => !KNOWN_KEYS.includes(k));
+  if (unknown.length > 0) {
+    const first = unknown[0] ?? '';
+    throw configError(file, 'config-unknown-key', `the following directives don't match any configuration option: ${unknown.join(', ')}`, parsed.keyPositions.get(first));
+  }
+  const cfg: DaemonConfig = { dataRoot: defaults.dataRoot ?? DEFAULT_DATA_ROOT, storageDriver: DRIVER_NAME, storageOpts: [], file };
+  if ('data-root' in obj) {
+    const d = obj['data-root'];
+    if (typeof d !== 'string' || d === '') throw configError(file, 'config-bad-value', 'data-root must be a non-empty string', parsed.keyPositions.get('data-root'));
+    if (!isAbsolute(d)) throw configError(file, 'config-bad-value', `data-root must be an absolute path: ${d}`, parsed.keyPositions.get('data-root'));
+    cfg.dataRoot = resolve(d);
+  }
+  if ('storage-driver' in obj) {
+    const d = obj['storage-driver'];
+    if (typeof d !== 'string') throw configError(file, 'config-bad-value', 'storage-driver must be a string', parsed.keyPositions.get('storage-driver'));
+    if (d !== '') checkStorageDriver(d, file, parsed.keyPositions.get('storage-driver'));
+  }
+  if ('storage-opts' in obj) {
+    const o = obj['storage-opts'];
+    const pos = parsed.keyPositions.get('storage-opts');
+    if (!Array.isArray(o) || !o.every((x): x is string => typeof x === 'string')) {
+      throw configError(file, 'config-bad-value', 'storage-opts must be an array of strings', pos);
+    }
+    try {
+      parseDriverOptions(o);
+    } catch (e) {
+      if (e instanceof OverlayError) {
+        const marker = `(${e.reason ?? ''}): `;
+        const at = e.message.indexOf(marker);
+        const inner = at >= 0 ? e.message.slice(at + marker.length) : e.message;
+        throw configError(file, e.reason ?? 'storage-opt-invalid', inner, pos);
+      }
+      throw e;
+    }
+    cfg.storageOpts = [...o];
+  }
+  return cfg;
+}
+
+/** Find, read and validate the config. */
+export async function loadDaemonConfig(opts: LoadConfigOptions = {}): Promise<DaemonConfig> {
+  const explicit = opts.configFile !== undefined;
+  const file = opts.configFile ?? (opts.root !== undefined ? join(opts.root, 'daemon.json') : DEFAULT_CONFIG_FILE);
+  const defaults = opts.root !== undefined ? { dataRoot: resolve(opts.root) } : {};
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    if (!explicit && hasCode(e, 'ENOENT')) return { dataRoot: defaults.dataRoot ?? DEFAULT_DATA_ROOT, storageDriver: DRIVER_NAME, storageOpts: [] };
+    throw fromNodeError(e, 'load config', { path: file });
+  }
+  return parseDaemonConfig(text, file, defaults);
+}

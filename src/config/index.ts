@@ -1,0 +1,2 @@
+export * from './daemon-config.js';
+export * from './json-parse.js';

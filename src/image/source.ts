@@ -1,0 +1,221 @@
+/**
+ * An image input (a tar, or a directory) seen as a set of named members. A tar is extracted once
+ * into a scratch dir on the data root's filesystem: every regular member goes to a file named by
+ * its index (member names are never used as paths, so hostile names cannot escape), hashed while
+ * written. Symlink members (docker save links duplicate layers) are resolved inside the archive.
+ * A directory is read in place; member names are checked to stay inside it.
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { lstat, mkdir, open, readFile, realpath, rm, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { join, posix, sep } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Transform } from 'node:stream';
+import tar from 'tar-stream';
+import { OverlayError, fromNodeError, isNotFound } from '../errors.js';
+import { sha256File } from './digest.js';
+
+export interface Member {
+  /** A readable file holding the member's bytes. */
+  file: string;
+  size: number;
+}
+
+export interface ImageSource {
+  /** What the user gave (for messages). */
+  readonly label: string;
+  has(name: string): Promise<boolean>;
+  get(name: string): Promise<Member>;
+  /** "sha256:<hex>" of the member's bytes. */
+  digest(name: string): Promise<string>;
+  readJson(name: string): Promise<{ bytes: Buffer; value: unknown }>;
+  close(): Promise<void>;
+}
+
+/** Normalise a member name: no leading "./" or "/", no "." parts; null if it climbs out (".."). */
+export function normalizeName(name: string): string | null {
+  const parts: string[] = [];
+  for (const p of name.split('/')) {
+    if (p === '' || p === '.') continue;
+    if (p === '..') return null;
+    parts.push(p);
+  }
+  return parts.join('/');
+}
+
+function missing(label: string, name: string): OverlayError {
+  return new OverlayError('ENOENT', 'load', { path: label, reason: 'archive-member-missing', detail: `${JSON.stringify(name)} is not in the archive` });
+}
+
+abstract class BaseSource implements ImageSource {
+  constructor(readonly label: string) {}
+  abstract has(name: string): Promise<boolean>;
+  abstract get(name: string): Promise<Member>;
+  abstract digest(name: string): Promise<string>;
+  abstract close(): Promise<void>;
+
+  async readJson(name: string): Promise<{ bytes: Buffer; value: unknown }> {
+    const m = await this.get(name);
+    if (m.size > 64 << 20) throw new OverlayError('EFBIG', 'load', { path: this.label, reason: 'metadata-too-large', detail: name });
+    const bytes = await readFile(m.file);
+    try {
+      return { bytes, value: JSON.parse(bytes.toString('utf8')) as unknown };
+    } catch (e) {
+      throw new OverlayError('EINVAL', 'load', { path: this.label, reason: 'invalid-json', detail: `${name}: ${(e as Error).message}`, cause: e });
+    }
+  }
+}
+
+interface TarMember { file?: string; size: number; digest?: string; linkname?: string }
+
+class TarSource extends BaseSource {
+  constructor(label: string, private readonly dir: string, private readonly members: Map<string, TarMember>) { super(label); }
+
+  private resolve(name: string): TarMember | undefined {
+    let n = normalizeName(name);
+    for (let hops = 0; n !== null && hops < 16; hops++) {
+      const m = this.members.get(n);
+      if (m === undefined || m.linkname === undefined) return m;
+      const base = posix.dirname(n);
+      n = normalizeName(m.linkname.startsWith('/') ? m.linkname : posix.join(base, m.linkname));
+    }
+    return undefined;
+  }
+
+  async has(name: string): Promise<boolean> { return this.resolve(name)?.file !== undefined; }
+  async get(name: string): Promise<Member> {
+    const m = this.resolve(name);
+    if (m?.file === undefined) throw missing(this.label, name);
+    return { file: m.file, size: m.size };
+  }
+  async digest(name: string): Promise<string> {
+    const m = this.resolve(name);
+    if (m?.digest === undefined) throw missing(this.label, name);
+    return m.digest;
+  }
+  async close(): Promise<void> { await rm(this.dir, { recursive: true, force: true }); }
+}
+
+class DirSource extends BaseSource {
+  private readonly digests = new Map<string, string>();
+  constructor(label: string, private readonly dir: string) { super(label); }
+
+  private async path(name: string): Promise<string | undefined> {
+    const n = normalizeName(name);
+    if (n === null || n === '') return undefined;
+    const p = join(this.dir, ...n.split('/'));
+    let real: string;
+    try {
+      real = await realpath(p);
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw fromNodeError(e, 'load', { path: p });
+    }
+    const root = await realpath(this.dir);
+    if (real !== root && !real.startsWith(root + sep)) {
+      throw new OverlayError('EINVAL', 'load', { path: p, reason: 'archive-member-escapes', detail: `${name} resolves outside ${this.dir}` });
+    }
+    const st = await stat(real);
+    return st.isFile() ? real : undefined;
+  }
+
+  async has(name: string): Promise<boolean> { return (await this.path(name)) !== undefined; }
+  async get(name: string): Promise<Member> {
+    const p = await this.path(name);
+    if (p === undefined) throw missing(this.label, name);
+    return { file: p, size: (await stat(p)).size };
+  }
+  async digest(name: string): Promise<string> {
+    const cached = this.digests.get(name);
+    if (cached !== undefined) return cached;
+    const d = await sha256File((await this.get(name)).file);
+    this.digests.set(name, d);
+    return d;
+  }
+  async close(): Promise<void> { /* nothing to clean */ }
+}
+
+/** Extract the tar `file` into `scratch` (created; removed by close()). */
+async function extractTar(file: string, scratch: string): Promise<TarSource> {
+  await mkdir(scratch, { recursive: true, mode: 0o700 });
+  const members = new Map<string, TarMember>();
+  const ex = tar.extract();
+  let index = 0;
+  const consume = (async () => {
+    for await (const entry of ex) {
+      const h = entry.header;
+      const name = normalizeName(h.name);
+      if (name !== null && name !== '' && (h.type === 'file' || h.type === 'contiguous-file' || h.type === undefined)) {
+        const out = join(scratch, String(index++));
+        const hash = createHash('sha256');
+        let size = 0;
+        const tap = new Transform({
+          transform(chunk: Buffer, _enc, cb) { hash.update(chunk); size += chunk.length; cb(null, chunk); },
+        });
+        await pipeline(entry, tap, createWriteStream(out, { mode: 0o600 }));
+        members.set(name, { file: out, size, digest: `sha256:${hash.digest('hex')}` });
+      } else {
+        if (name !== null && name !== '' && (h.type === 'symlink' || h.type === 'link') && typeof h.linkname === 'string') {
+          // A hard link names another member by its archive path; a symlink is relative to its dir.
+          const target = h.type === 'link' ? `/${h.linkname}` : h.linkname;
+          members.set(name, { size: 0, linkname: target });
+        }
+        entry.resume();
+        await new Promise<void>((res, rej) => { entry.on('end', res); entry.on('error', rej); });
+      }
+    }
+  })();
+  try {
+    await Promise.all([pipeline(createReadStream(file), ex), consume]);
+  } catch (e) {
+    await rm(scratch, { recursive: true, force: true });
+    const msg = (e as Error).message ?? String(e);
+    if (/unexpected end|truncat|invalid tar|checksum|header/i.test(msg)) {
+      throw new OverlayError('EINVAL', 'load', { path: file, reason: 'archive-truncated', detail: `not a complete tar archive: ${msg}`, cause: e });
+    }
+    throw fromNodeError(e, 'load', { path: file });
+  }
+  if (members.size === 0) {
+    await rm(scratch, { recursive: true, force: true });
+    throw new OverlayError('EINVAL', 'load', { path: file, reason: 'archive-empty', detail: 'no files in the archive' });
+  }
+  return new TarSource(file, scratch, members);
+}
+
+/** Open `path` (a tar file or a directory) as an image source; tars are extracted under `scratch`. */
+export async function openSource(path: string, scratch: string): Promise<ImageSource> {
+  let st;
+  try {
+    st = await lstat(path);
+    if (st.isSymbolicLink()) st = await stat(path);
+  } catch (e) {
+    throw fromNodeError(e, 'load', { path, reason: 'input-not-found' });
+  }
+  if (st.isDirectory()) return new DirSource(path, path);
+  if (!st.isFile()) throw new OverlayError('EINVAL', 'load', { path, reason: 'input-not-a-file' });
+  const fh = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(6);
+    await fh.read(head, 0, 6, 0);
+    if ((head[0] === 0x1f && head[1] === 0x8b) || head.readUInt32LE(0) === 0xfd2fb528) {
+      throw new OverlayError('EINVAL', 'load', { path, reason: 'compressed-archive', detail: 'decompress the archive first (docker save writes a plain tar)' });
+    }
+  } finally {
+    await fh.close();
+  }
+  return extractTar(path, scratch);
+}
+
+/** Compression of a layer blob from its magic bytes (gzip 1f 8b, zstd 28 b5 2f fd). */
+export async function blobCompression(file: string): Promise<'none' | 'gzip' | 'zstd'> {
+  const fh = await open(file, 'r');
+  try {
+    const b = Buffer.alloc(4);
+    const { bytesRead } = await fh.read(b, 0, 4, 0);
+    if (bytesRead >= 2 && b[0] === 0x1f && b[1] === 0x8b) return 'gzip';
+    if (bytesRead === 4 && b.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+    return 'none';
+  } finally {
+    await fh.close();
+  }
+}

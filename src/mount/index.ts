@@ -1,0 +1,2 @@
+export * from './overlay-mount.js';
+export * from './mountinfo.js';

@@ -1,0 +1,189 @@
+/**
+ * The CLI as a user runs it (`node bin/overlay2.js …`, one process per command) on the bundled
+ * example image: the README's story end to end, --json output, and bad input (clear one-line
+ * error, non-zero exit, store unchanged).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, readFileSync, writeFileSync, existsSync, truncateSync, statSync, mkdirSync, readdirSync, lstatSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { requiresOverlay, tempDir } from '../helpers/requires.js';
+
+const BIN = join(process.cwd(), 'bin', 'overlay2.js');
+const EXAMPLE = join(process.cwd(), 'examples', 'example-image.tar');
+
+interface Run {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(root: string, args: string[], input?: string): Run {
+  const r = spawnSync(process.execPath, [BIN, '--root', root, ...args], { input, encoding: 'utf8' });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+function ok(root: string, args: string[], input?: string): string {
+  const r = cli(root, args, input);
+  assert.equal(r.status, 0, `overlay2 ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Every path under `dir` with its type, mode, size and link target: a store snapshot. */
+function snapshot(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string): void => {
+    for (const name of readdirSync(d).sort()) {
+      const p = join(d, name);
+      const st = lstatSync(p);
+      out.push(`${relative(dir, p)} ${st.mode.toString(8)} ${st.isFile() ? st.size : 0}`);
+      if (st.isDirectory()) walk(p);
+    }
+  };
+  if (existsSync(dir)) walk(dir);
+  return out;
+}
+
+const lines = (s: string): string[] => s.split('\n').filter((l) => l !== '');
+
+test('the example: load, create, mount, change through the kernel mount, diff, commit, save round trip', async (t) => {
+  if (!requiresOverlay(t)) return;
+  const dir = tempDir(t);
+  const root = join(dir, 'root');
+  assert.deepEqual(lines(ok(root, ['load', EXAMPLE])), ['Loaded image: example:1']);
+  const images = JSON.parse(ok(root, ['--json', 'images'])) as Array<{ tags: string[]; layers: string[] }>;
+  assert.equal(images.length, 1);
+  assert.deepEqual(images[0]?.tags, ['example:1']);
+  assert.equal(images[0]?.layers.length, 3);
+
+  // A second load stores nothing new.
+  const layersBefore = snapshot(join(root, 'overlay2'));
+  ok(root, ['load', EXAMPLE]);
+  assert.deepEqual(snapshot(join(root, 'overlay2')), layersBefore);
+
+  ok(root, ['create', '--name', 'demo', 'example:1']);
+  const merged = ok(root, ['mount', 'demo']).trim();
+  assert.ok(readFileSync('/proc/mounts', 'utf8').includes(` ${merged} overlay `), 'merged is a kernel overlay mount');
+  // The image as its layers make it: whiteout, opaque dir, dir whiteout, hard link, symlink.
+  assert.equal(existsSync(join(merged, 'etc/obsolete.conf')), false);
+  assert.deepEqual(readdirSync(join(merged, 'var/cache/app')), ['fresh']);
+  assert.equal(existsSync(join(merged, 'usr/share/doc')), false);
+  assert.equal(statSync(join(merged, 'bin/greet')).ino, statSync(join(merged, 'bin/greet-hardlink')).ino);
+  assert.equal(readFileSync(join(merged, 'etc/hostname'), 'utf8'), '');  // the init layer's, as Docker's
+
+  writeFileSync(join(merged, 'etc/motd'), 'changed\n');
+  mkdirSync(join(merged, 'srv/www'), { recursive: true });
+  writeFileSync(join(merged, 'srv/www/index.html'), 'hi\n');
+  spawnSync('rm', ['-r', join(merged, 'var/cache/app')]);
+  const diff = lines(ok(root, ['diff', 'demo'])).sort();
+  assert.deepEqual(diff, ['A /srv', 'A /srv/www', 'A /srv/www/index.html', 'C /etc', 'C /etc/motd', 'C /var', 'C /var/cache', 'D /var/cache/app']);
+  const json = JSON.parse(ok(root, ['--json', 'diff', 'demo'])) as Array<{ kind: string; path: string }>;
+  assert.deepEqual(json.map((c) => `${c.kind} ${c.path}`).sort(), diff);
+
+  ok(root, ['umount', 'demo']);
+  assert.ok(!readFileSync('/proc/mounts', 'utf8').includes(` ${merged} `), 'unmounted');
+  const id = ok(root, ['commit', 'demo', 'example:2']).trim();
+  assert.match(id, /^sha256:[0-9a-f]{64}$/);
+
+  // The committed image shows the changes.
+  ok(root, ['create', '--name', 'check', 'example:2']);
+  const m2 = ok(root, ['mount', 'check']).trim();
+  assert.equal(readFileSync(join(m2, 'etc/motd'), 'utf8'), 'changed\n');
+  assert.equal(existsSync(join(m2, 'var/cache/app')), false);
+  ok(root, ['umount', 'check']);
+
+  // save of the loaded image is byte-identical to the archive it came from.
+  const saved = join(dir, 'saved.tar');
+  ok(root, ['save', 'example:1', '-o', saved]);
+  assert.ok(readFileSync(saved).equals(readFileSync(EXAMPLE)), 'load → save is byte-identical');
+
+  const info = JSON.parse(ok(root, ['--json', 'info'])) as { driverStatus: Record<string, string>; images: number; containers: number };
+  assert.equal(info.driverStatus['Supports d_type'], 'true');
+  assert.equal(info.images, 2);
+  assert.equal(info.containers, 2);
+  ok(root, ['rm', 'demo', 'check']);
+  ok(root, ['rmi', 'example:2']);
+  assert.equal((JSON.parse(ok(root, ['--json', 'images'])) as unknown[]).length, 1);
+});
+
+test('the example through the engine: fs ops with no mount, then diff and commit', async (t) => {
+  if (!requiresOverlay(t)) return;
+  const dir = tempDir(t);
+  const root = join(dir, 'root');
+  ok(root, ['load', EXAMPLE]);
+  ok(root, ['create', '--name', 'eng', 'example:1']);
+  // Only mounts under this test's root count: other test files run concurrently.
+  const mountsUnder = (): string[] => readFileSync('/proc/mounts', 'utf8').split('\n').filter((l) => l.includes(root));
+  const mountsBefore = mountsUnder();
+  ok(root, ['fs', 'eng', 'put', '/etc/motd'], 'engine\n');
+  ok(root, ['fs', 'eng', 'mkdir', '-p', '/srv/a/b']);
+  ok(root, ['fs', 'eng', 'ln', '-s', '../etc/motd', '/srv/a/motd']);
+  ok(root, ['fs', 'eng', 'mv', '/home', '/home2']);  // a lower dir: EXDEV → copy + delete
+  ok(root, ['fs', 'eng', 'rm', '-r', '/var/cache']);
+  assert.deepEqual(mountsUnder(), mountsBefore, 'fs made no mount');
+  assert.equal(ok(root, ['fs', 'eng', 'cat', '/etc/motd']), 'engine\n');
+  assert.deepEqual(lines(ok(root, ['fs', 'eng', 'ls', '/home2/user'])), ['notes.txt']);
+  const st = JSON.parse(ok(root, ['--json', 'fs', 'eng', 'stat', '/home2/user/notes.txt'])) as { uid: number; mode: string };
+  assert.equal(st.uid, 1000);
+  assert.equal(st.mode, '0600');
+  assert.deepEqual(lines(ok(root, ['diff', 'eng'])).sort(), [
+    'A /home2', 'A /home2/user', 'A /home2/user/notes.txt', 'A /srv', 'A /srv/a', 'A /srv/a/b', 'A /srv/a/motd',
+    'C /etc', 'C /etc/motd', 'C /var', 'D /home', 'D /var/cache',
+  ]);
+  // Failing ops name the errno and the path, exit 1.
+  const r = cli(root, ['fs', 'eng', 'rm', '/nonexistent']);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^overlay2: ENOENT: .*'\/nonexistent'/);
+  const r2 = cli(root, ['fs', 'eng', 'mkdir', '/etc']);
+  assert.equal(r2.status, 1);
+  assert.match(r2.stderr, /EEXIST/);
+  // The kernel sees what the engine wrote.
+  ok(root, ['commit', 'eng', 'example:engine']);
+  ok(root, ['create', '--name', 'kern', 'example:engine']);
+  const merged = ok(root, ['mount', 'kern']).trim();
+  assert.equal(readFileSync(join(merged, 'etc/motd'), 'utf8'), 'engine\n');
+  assert.equal(existsSync(join(merged, 'home')), false);
+  assert.equal(existsSync(join(merged, 'var/cache')), false);
+  ok(root, ['umount', 'kern']);
+});
+
+test('bad input: clear one-line error naming the thing, exit 1, store unchanged', async (t) => {
+  if (!requiresOverlay(t)) return;
+  const dir = tempDir(t);
+  const root = join(dir, 'root');
+  ok(root, ['load', EXAMPLE]);
+  const before = snapshot(root);
+
+  const unknown = cli(root, ['create', '--name', 'xx', 'nosuch:1']);
+  assert.equal(unknown.status, 1);
+  assert.match(unknown.stderr, /nosuch:1/);
+  assert.equal(lines(unknown.stderr).length, 1);
+
+  const truncated = join(dir, 'truncated.tar');
+  copyFileSync(EXAMPLE, truncated);
+  truncateSync(truncated, Math.floor(statSync(EXAMPLE).size / 2));
+  const tr = cli(root, ['load', truncated]);
+  assert.equal(tr.status, 1);
+  assert.match(tr.stderr, /truncated\.tar/);
+
+  const missing = cli(root, ['load', join(dir, 'nope.tar')]);
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /ENOENT.*nope\.tar/);
+
+  assert.deepEqual(snapshot(root), before, 'store unchanged');
+
+  const cfg = join(dir, 'daemon.json');
+  writeFileSync(cfg, '{\n  "data-root": "/x",\n  "storage-driver": "overlay2",\n  "bogus": 1\n}\n');
+  const bad = spawnSync(process.execPath, [BIN, '--config', cfg, 'info'], { encoding: 'utf8' });
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /daemon\.json/);
+  assert.match(bad.stderr, /line 4, column 3/);
+  writeFileSync(cfg, '{\n  "data-root": "/x",\n  "storage-driver": "overlay2"\n  "storage-opts": []\n}\n');
+  const syntax = spawnSync(process.execPath, [BIN, '--config', cfg, 'info'], { encoding: 'utf8' });
+  assert.equal(syntax.status, 1);
+  assert.match(syntax.stderr, /daemon\.json.*line 4, column 3/);
+
+  const usage = cli(root, ['create', 'example:1']);
+  assert.equal(usage.status, 2, 'missing --name is a usage error');
+});

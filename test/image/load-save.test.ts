@@ -1,0 +1,267 @@
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, truncateSync, statSync, mkdirSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { kernelOverlayWorks, requiresOverlay } from '../helpers/requires.js';
+import { ImageStore, loadImages, saveImages, removeImage, createContainer } from '../../src/image/index.js';
+import { OverlayError } from '../../src/errors.js';
+import { dockerSaveArchive, ociLayout, threeLayers, layerTar, treeSnapshot, sha, imageConfig } from './fixtures.js';
+
+/** One data root per describe block; small images built in code (fast). */
+function freshRoot(): string {
+  return mkdtempSync(join(tmpdir(), 'ovl2-image-'));
+}
+function cleanup(dir: string): void {
+  spawnSync('sh', ['-c', `grep -o " ${dir}[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l`]);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+async function rejectsUnchanged(root: string, fn: () => Promise<unknown>, check: (e: OverlayError) => void): Promise<void> {
+  const before = treeSnapshot(root);
+  await assert.rejects(fn(), (e: unknown) => {
+    assert.ok(e instanceof OverlayError, `expected OverlayError, got ${String(e)}`);
+    check(e);
+    return true;
+  });
+  assert.deepEqual(treeSnapshot(root), before, 'the data root changed after a failed operation');
+}
+
+describe('load/save with small images', { skip: !kernelOverlayWorks() && process.env['CI'] !== 'true' ? 'needs root and a kernel overlay mount' : false }, () => {
+  let work: string;
+  let store: ImageStore;
+  let small: { archive: string; id: string; diffIds: string[] };
+  before(async () => {
+    work = freshRoot();
+    small = await dockerSaveArchive(join(work, 'in'), await threeLayers(), 'small:1');
+    store = await ImageStore.open(join(work, 'root'));
+  });
+  after(() => cleanup(work));
+
+  test('load() of a docker-save archive stores layers by chainID, the exact config and the tag', async (t) => {
+    if (!requiresOverlay(t)) return;
+    const r = await loadImages(store, small.archive);
+    assert.deepEqual(r.images, [{ id: small.id, tags: ['small:1'] }]);
+    assert.equal(r.layersCreated.length, 3);
+    assert.deepEqual(r.messages, ['Loaded image: small:1']);
+    const layers = await store.layers();
+    assert.equal(layers.length, 3);
+    for (const l of layers) {
+      const dir = store.paths.layerDir(l.chainId.slice(7));
+      assert.ok(existsSync(join(dir, 'cache-id')) && existsSync(join(dir, 'diff')) && existsSync(join(dir, 'size')));
+      assert.ok(existsSync(store.diffDir(l.cacheId)), `driver layer ${l.cacheId} exists`);
+    }
+    const base = layers.find((l) => l.parent === null);
+    assert.equal(base?.diffId, small.diffIds[0]);
+    assert.equal(sha(readFileSync(store.paths.imageConfig(small.id.slice(7)))), small.id);
+    const repos = JSON.parse(readFileSync(store.paths.repositoriesFile, 'utf8')) as unknown;
+    assert.deepEqual(repos, { Repositories: { small: { 'small:1': small.id } } });
+  });
+
+  test('load() of the same archive twice stores each layer once and changes nothing', async (t) => {
+    if (!requiresOverlay(t)) return;
+    const before = treeSnapshot(store.root);
+    const r = await loadImages(store, small.archive);
+    assert.deepEqual(r.layersCreated, []);
+    assert.equal(r.layersReused.length, 3);
+    assert.deepEqual(treeSnapshot(store.root), before);
+  });
+
+  test('save() of a loaded image is byte-identical to the input archive', async (t) => {
+    if (!requiresOverlay(t)) return;
+    const out = join(work, 'saved.tar');
+    await saveImages(store, ['small:1'], out);
+    assert.ok(readFileSync(out).equals(readFileSync(small.archive)), 'saved archive differs from the loaded one');
+  });
+
+  test('load() of a truncated archive fails with EINVAL and leaves the store unchanged', async (t) => {
+    if (!requiresOverlay(t)) return;
+    const cut = join(work, 'truncated.tar');
+    writeFileSync(cut, readFileSync(small.archive));
+    truncateSync(cut, Math.floor(statSync(cut).size / 2) + 100);
+    await rejectsUnchanged(store.root, () => loadImages(store, cut), (e) => {
+      assert.equal(e.code, 'EINVAL');
+      assert.equal(e.reason, 'archive-truncated');
+    });
+  });
+
+  test('load() with a flipped byte in a layer fails naming the layer and both digests; store unchanged', async (t) => {
+    if (!requiresOverlay(t)) return;
+    const dir = join(work, 'flip');
+    execFileSync('mkdir', ['-p', dir]);
+    execFileSync('tar', ['-xf', small.archive, '-C', dir]);
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Array<{ Layers: string[] }>;
+    const layer = join(dir, manifest[0]?.Layers[0] as string);
+    const bytes = readFileSync(layer);
+    const at = bytes.indexOf('alpha');
+    bytes[at] = 'A'.charCodeAt(0);
+    writeFileSync(layer, bytes);
+    const bad = join(work, 'flipped.tar');
+    execFileSync('tar', ['-cf', bad, '-C', dir, '.']);
+    await rejectsUnchanged(store.root, () => loadImages(store, bad), (e) => {
+      assert.equal(e.code, 'EINVAL');
+      assert.equal(e.reason, 'diffid-mismatch');
+      assert.match(e.message, new RegExp(`${small.diffIds[0]}`));
+      assert.match(e.message, /layer 0 .*layer\.tar/);
+    });
+  });
+
+  test('load() with a tampered config fails with digest-mismatch; store unchanged', async (t) => {
+    if (!requiresOverlay(t)) return;
+    const dir = join(work, 'cfg');
+    execFileSync('mkdir', ['-p', dir]);
+    execFileSync('tar', ['-xf', small.archive, '-C', dir]);
+    const cfgFile = join(dir, `${small.id.slice(7)}.json`);
+    writeFileSync(cfgFile, readFileSync(cfgFile, 'utf8').replace('"amd64"', '"arm64"'));
+    const bad = join(work, 'badcfg.tar');
+    execFileSync('tar', ['-cf', bad, '-C', dir, '.']);
+    await rejectsUnchanged(store.root, () => loadImages(store, bad), (e) => {
+      assert.equal(e.reason, 'digest-mismatch');
+      assert.match(e.message, new RegExp(small.id));
+    });
+  });
+
+  test('a compressed layer with a wrong diffID is caught after applying and everything is rolled back', async (t) => {
+    if (!requiresOverlay(t)) return;
+    const layers = [await layerTar([{ name: 'x/', type: 'directory' }, { name: 'x/one', content: '1' }]), await layerTar([{ name: 'x/two', content: '2' }])];
+    const dir = join(work, 'oci-bad');
+    ociLayout(dir, layers, '1', { gzip: true, badDiffId: 1 });
+    await rejectsUnchanged(store.root, () => loadImages(store, dir, { repository: 'ocibad' }), (e) => {
+      assert.equal(e.reason, 'diffid-mismatch');
+      assert.match(e.message, /layer 1/);
+    });
+  });
+
+  test('unknown image refs fail with ENOENT "No such image" and change nothing', async (t) => {
+    if (!requiresOverlay(t)) return;
+    const check = (e: OverlayError): void => {
+      assert.equal(e.code, 'ENOENT');
+      assert.equal(e.reason, 'image-not-found');
+      assert.match(e.message, /No such image: nope:1/);
+    };
+    await rejectsUnchanged(store.root, () => saveImages(store, ['nope:1'], join(work, 'nope.tar')), check);
+    await rejectsUnchanged(store.root, () => removeImage(store, 'nope:1'), check);
+    await rejectsUnchanged(store.root, () => createContainer(store, 'c1', 'nope:1'), check);
+    assert.equal(existsSync(join(work, 'nope.tar')), false);
+  });
+
+  test('load() of an OCI layout (dir and tar, gzip layers) verifies blobs and tags repository:ref.name', async (t) => {
+    if (!requiresOverlay(t)) return;
+    const layers = await threeLayers();
+    const dir = join(work, 'oci');
+    const { id } = ociLayout(dir, layers, '7', { gzip: true });
+    const r = await loadImages(store, dir, { repository: 'fromoci' });
+    assert.deepEqual(r.images, [{ id, tags: ['fromoci:7'] }]);
+    // Same layers as small:1 → the same chainIDs are reused, not stored again.
+    assert.equal(r.layersCreated.length, 0);
+    const ociTar = join(work, 'oci.tar');
+    execFileSync('tar', ['-cf', ociTar, '-C', dir, '.']);
+    const r2 = await loadImages(store, ociTar);
+    assert.deepEqual(r2.images, [{ id, tags: [] }]);
+    assert.deepEqual(r2.messages, [`Loaded image ID: ${id}`]);
+  });
+
+  test('an OCI blob whose bytes do not match its digest is refused; store unchanged', async (t) => {
+    if (!requiresOverlay(t)) return;
+    const dir = join(work, 'oci-flip');
+    ociLayout(dir, [await layerTar([{ name: 'f', content: 'content' }])], '1');
+    const idx = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
+    const manifest = JSON.parse(readFileSync(join(dir, 'blobs', 'sha256', (idx.manifests[0]?.digest ?? '').slice(7)), 'utf8')) as { layers: Array<{ digest: string }> };
+    const blob = join(dir, 'blobs', 'sha256', (manifest.layers[0]?.digest ?? '').slice(7));
+    const b = readFileSync(blob);
+    b[b.indexOf('content')] = 'C'.charCodeAt(0);
+    writeFileSync(blob, b);
+    await rejectsUnchanged(store.root, () => loadImages(store, dir, { repository: 'x' }), (e) => {
+      assert.equal(e.reason, 'digest-mismatch');
+      assert.match(e.message, new RegExp(manifest.layers[0]?.digest ?? 'x'));
+    });
+  });
+
+  test('rmi() removes only the layers no other image uses', async (t) => {
+    if (!requiresOverlay(t)) return;
+    const [l0, l1] = await threeLayers();
+    const other = await dockerSaveArchive(join(work, 'other'), [l0 as Buffer, l1 as Buffer, await layerTar([{ name: 'only-here', content: 'z' }])], 'other:1');
+    const r = await loadImages(store, other.archive);
+    assert.equal(r.layersCreated.length, 1);
+    const before = (await store.layers()).length;
+    const res = await removeImage(store, 'other:1');
+    assert.deepEqual(res.map((x) => Object.keys(x)[0]), ['Untagged', 'Deleted', 'Deleted']);
+    assert.equal((await store.layers()).length, before - 1);
+    assert.deepEqual((await store.images()).map((i) => i.id).includes(other.id), false);
+  });
+
+  test('load() of a newer OCI-shaped docker save (manifest.json + blobs/sha256) verifies blob names', async (t) => {
+    if (!requiresOverlay(t)) return;
+    const layers = [await layerTar([{ name: 'n/', type: 'directory' }, { name: 'n/f', content: 'oci-shaped' }])];
+    const dir = join(work, 'ocishaped');
+    ociLayout(dir, layers, 'ignored');
+    const cfg = imageConfig(layers.map(sha));
+    const cfgHex = sha(cfg).slice(7);
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify([{ Config: `blobs/sha256/${cfgHex}`, RepoTags: ['shaped:1'], Layers: [`blobs/sha256/${sha(layers[0] as Buffer).slice(7)}`] }]));
+    const tarFile = join(work, 'ocishaped.tar');
+    execFileSync('tar', ['-cf', tarFile, '-C', dir, '.']);
+    const r = await loadImages(store, tarFile);
+    assert.deepEqual(r.images, [{ id: `sha256:${cfgHex}`, tags: ['shaped:1'] }]);
+    // a layer blob whose bytes do not match its name
+    const blob = join(dir, 'blobs', 'sha256', sha(layers[0] as Buffer).slice(7));
+    const b = readFileSync(blob);
+    b[b.indexOf('oci-shaped')] = 'O'.charCodeAt(0);
+    writeFileSync(blob, b);
+    await rejectsUnchanged(store.root, () => loadImages(store, dir), (e) => assert.equal(e.reason, 'digest-mismatch'));
+  });
+
+  test('info() counts images, layers and containers and carries the driver status', async (t) => {
+    if (!requiresOverlay(t)) return;
+    const info = await store.info();
+    assert.equal(info.images, (await store.images()).length);
+    assert.equal(info.layers, (await store.layers()).length);
+    assert.equal(info.containers, 0);
+    assert.ok(info.images >= 2 && info.layers >= 3);
+    assert.equal(info.dataRoot, store.root);
+    assert.ok(info.driverStatus.some(([k]) => k === 'Backing Filesystem'), JSON.stringify(info.driverStatus));
+  });
+
+  test('a repeated diffID is saved as a symlinked layer.tar (as Docker does) and loads back', async (t) => {
+    if (!requiresOverlay(t)) return;
+    const a = await layerTar([{ name: 'same', content: 'same layer twice' }]);
+    const b = await layerTar([{ name: 'between', content: 'b' }]);
+    const rep = await dockerSaveArchive(join(work, 'rep'), [a, b, a], 'repeat:1');
+    const members = execFileSync('tar', ['-tvf', rep.archive]).toString();
+    assert.match(members, /layer\.tar -> \.\.\/[0-9a-f]{64}\/layer\.tar/);
+    const r = await loadImages(store, rep.archive);
+    assert.equal(r.layersCreated.length, 3);
+    const out = join(work, 'rep-saved.tar');
+    await saveImages(store, ['repeat:1'], out);
+    assert.ok(readFileSync(out).equals(readFileSync(rep.archive)));
+  });
+
+  test('cleanupOrphans() removes driver layers no record references, scratch and staging leftovers', async (t) => {
+    if (!requiresOverlay(t)) return;
+    const before = treeSnapshot(store.root);
+    const orphan = 'ab'.repeat(32);
+    await store.driver.create(orphan, null);
+    mkdirSync(join(store.paths.tmpDir, 'load-leftover'));
+    mkdirSync(join(store.paths.layerDb, `.staging-${'cd'.repeat(32)}-x`));
+    const r = await store.cleanupOrphans();
+    assert.deepEqual(r, { scratch: ['load-leftover'], staging: [`.staging-${'cd'.repeat(32)}-x`], layers: [orphan] });
+    assert.deepEqual(treeSnapshot(store.root), before);
+  });
+
+  test('a manifest naming a layer outside the input directory is refused; store unchanged', async (t) => {
+    if (!requiresOverlay(t)) return;
+    const base = join(work, 'escape');
+    const dir = join(base, 'image');
+    mkdirSync(join(base, 'outside'), { recursive: true });
+    const layer = await layerTar([{ name: 'pwned', content: 'x' }]);
+    writeFileSync(join(base, 'outside', 'layer.tar'), layer);
+    mkdirSync(dir);
+    const cfg = imageConfig([sha(layer)]);
+    writeFileSync(join(dir, `${sha(cfg).slice(7)}.json`), cfg);
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify([{ Config: `${sha(cfg).slice(7)}.json`, RepoTags: ['esc:1'], Layers: ['../outside/layer.tar'] }]));
+    await rejectsUnchanged(store.root, () => loadImages(store, dir), (e) => assert.equal(e.reason, 'archive-member-missing'));
+    symlinkSync('../outside', join(dir, 'link'));
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify([{ Config: `${sha(cfg).slice(7)}.json`, RepoTags: ['esc:1'], Layers: ['link/layer.tar'] }]));
+    await rejectsUnchanged(store.root, () => loadImages(store, dir), (e) => assert.equal(e.reason, 'archive-member-escapes'));
+  });
+});
