@@ -2,18 +2,19 @@
  * Property-based differential test: random op sequences (fast-check, fixed seed) over a fixed
  * three-layer stack run through the kernel overlay mount and through OverlayEngine; results,
  * errnos, merged views and uppers must be identical. Each sequence costs one mount.
- * CI default: ENGINE_FC_RUNS=200 (x1 default, x1 redirect_dir=on, x0.25 userxattr, x0.25 read-only,
- * x0.5 metacopy = 600 sequences, ~45 s on an idle 2-core VM). Longer run, e.g.:
+ * CI default: ENGINE_FC_RUNS=300 (x1 default, x1 redirect_dir=on, x0.25 userxattr, x0.25 read-only,
+ * x0.5 metacopy = 900 sequences, ~26 s on an idle 2-core VM). Longer run, e.g.:
  *   ENGINE_FC_RUNS=5000 ENGINE_FC_SEED=7 node --test dist/test/differential/engine-random.test.js
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { requiresOverlay, tempDir } from '../helpers/requires.js';
 import { differential, type LayerEntry, type Op } from '../engine/harness.js';
 
-const RUNS = Number(process.env['ENGINE_FC_RUNS'] ?? 200);
+const RUNS = Number(process.env['ENGINE_FC_RUNS'] ?? 300);
 const SEED = Number(process.env['ENGINE_FC_SEED'] ?? 20261203);
 
 const lowers: LayerEntry[][] = [
@@ -83,8 +84,10 @@ variants.forEach((v, vi) => {
     let n = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 12 }), async (ops) => {
-        const diffs = await differential(join(root, String(n++)), { lowers, ops, redirectDir: v.redirectDir, userxattr: v.userxattr, readonly: v.readonly, metacopy: v.metacopy });
+        const dir = join(root, String(n++));
+        const diffs = await differential(dir, { lowers, ops, redirectDir: v.redirectDir, userxattr: v.userxattr, readonly: v.readonly, metacopy: v.metacopy });
         assert.deepEqual(diffs, [], JSON.stringify(ops));
+        rmSync(dir, { recursive: true, force: true });
       }),
       { numRuns: Math.max(1, Math.round(RUNS * v.share)), seed: SEED + vi, endOnFailure: true, includeErrorInReport: true },
     );
