@@ -123,7 +123,7 @@ export class Lookup {
             const m = this.layers.dirMarkers(real);
             if (m.metacopy) {
               metaPending = true;
-              redirect = m.redirect;
+              if (layer === UPPER) redirect = m.redirect;
               if (m.redirect !== null) this.applyRedirect(m.redirect, redirectState);
               absRedirect = redirectState.abs;
               relName = redirectState.rel;
@@ -143,7 +143,8 @@ export class Lookup {
       }
       if (this.layers.followRedirects && marks.redirect !== null && marks.redirect.length > 0) {
         const r = marks.redirect;
-        if (hits.length === 1) redirect = r;
+        // Only an upper redirect is kept in memory (kernel: OVL_I(inode)->redirect from upper).
+        if (hits.length === 1 && layer === UPPER) redirect = r;
         if (r.startsWith('/')) absRedirect = r;
         else if (!r.includes('/')) relName = r;
       }
