@@ -2,8 +2,10 @@
  * Property-based differential test: random op sequences (fast-check, fixed seed) over a fixed
  * three-layer stack run through the kernel overlay mount and through OverlayEngine; results,
  * errnos, merged views and uppers must be identical. Each sequence costs one mount.
- * CI default: ENGINE_FC_RUNS=300 (x1 default, x1 redirect_dir=on, x0.25 userxattr, x0.25 read-only,
- * x0.5 metacopy = 900 sequences, ~26 s on an idle 2-core VM). Longer run, e.g.:
+ * CI default: ENGINE_FC_RUNS=300 sequences for the default options, scaled per variant (x1 redirect_dir=on,
+ * x0.25 userxattr, x0.25 read-only, x0.5 metacopy=on, x0.5 + x0.25 over lowers with redirects and
+ * xwhiteouts) = 1125 sequences, ~30 s on an idle 2-core VM. ENGINE_FC_SEED picks another seed.
+ * Longer run, e.g.:
  *   ENGINE_FC_RUNS=5000 ENGINE_FC_SEED=7 node --test dist/test/differential/engine-random.test.js
  */
 import { test } from 'node:test';
