@@ -225,6 +225,7 @@ export class OverlayEngine implements HandleRegistry {
       closeSync(h.fd);
       h.fd = fd;
       h.real = upper;
+      h.metaReal = null;
     }
   }
 
@@ -474,6 +475,7 @@ export class OverlayEngine implements HandleRegistry {
       append: (flags & fsc.O_APPEND) !== 0,
       isDir: isDir(n),
     });
+    if (n.data !== null) h.metaReal = n.hits[0]!.real;
     if ((!hasUpper(n) || n.data !== null) && !h.flags.isDir) {
       let set = this.handles.get(real);
       if (!set) this.handles.set(real, (set = new Set()));
