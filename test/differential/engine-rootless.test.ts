@@ -98,6 +98,12 @@ const ops: Op[] = [
 
 test('as uid 1000 with userxattr, the engine matches a root-mounted kernel overlay', async (t) => {
   if (!requiresOverlay(t)) return;
+  // The child runs the compiled engine as uid 1000: the checkout must be readable by it.
+  const probe = spawnSync(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(CHILD)}, 4)`], { uid: USER, gid: USER });
+  if (probe.status !== 0) {
+    t.skip(`uid ${USER} cannot read ${CHILD} (checkout not world-readable)`);
+    return;
+  }
   const base = tempDir(t);
   chmodSync(base, 0o755);
   const k = prepare(join(base, 'k'), lowers, rootOwned);
