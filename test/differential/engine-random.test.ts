@@ -4,7 +4,8 @@
  * errnos, merged views and uppers must be identical. Each sequence costs one mount.
  * CI default: ENGINE_FC_RUNS=300 sequences for the default options, scaled per variant (x1 redirect_dir=on,
  * x0.25 userxattr, x0.25 read-only, x0.5 metacopy=on, x0.5 + x0.25 over lowers with redirects and
- * xwhiteouts) = 1125 sequences, ~30 s on an idle 2-core VM. ENGINE_FC_SEED picks another seed.
+ * xwhiteouts) = 1125 sequences, ~30 s on an idle 2-core VM. ENGINE_FC_SEED picks another seed,
+ * ENGINE_FC_MAXLEN the longest sequence (default 12 ops).
  * Longer run, e.g.:
  *   ENGINE_FC_RUNS=5000 ENGINE_FC_SEED=7 node --test dist/test/differential/engine-random.test.js
  */
@@ -18,6 +19,7 @@ import { differential, type LayerEntry, type Op } from '../engine/harness.js';
 
 const RUNS = Number(process.env['ENGINE_FC_RUNS'] ?? 300);
 const SEED = Number(process.env['ENGINE_FC_SEED'] ?? 20261203);
+const MAXLEN = Number(process.env['ENGINE_FC_MAXLEN'] ?? 12);
 
 const lowers: LayerEntry[][] = [
   [
@@ -112,7 +114,7 @@ variants.forEach((v, vi) => {
     const root = tempDir(t);
     let n = 0;
     await fc.assert(
-      fc.asyncProperty(fc.array(opsOver(v.names ?? ['a', 'b', 'c', 'd']), { minLength: 1, maxLength: 12 }), async (ops) => {
+      fc.asyncProperty(fc.array(opsOver(v.names ?? ['a', 'b', 'c', 'd']), { minLength: 1, maxLength: MAXLEN }), async (ops) => {
         const dir = join(root, String(n++));
         const diffs = await differential(dir, { lowers: v.lowers ?? lowers, ops, redirectDir: v.redirectDir, userxattr: v.userxattr, readonly: v.readonly, metacopy: v.metacopy });
         assert.deepEqual(diffs, [], JSON.stringify(ops));
