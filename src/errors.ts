@@ -40,13 +40,14 @@ const DESCRIPTIONS: Record<string, string> = {
   ENOTEMPTY: 'directory not empty',
   ELOOP: 'too many symbolic links encountered',
   ENODATA: 'no data available',
-  EOPNOTSUPP: 'operation not supported on socket',
+  EOPNOTSUPP: 'operation not supported',
   ENOTSUP: 'operation not supported',
   EDQUOT: 'disk quota exceeded',
   EOVERFLOW: 'value too large for defined data type',
   ESTALE: 'stale file handle',
   EUCLEAN: 'structure needs cleaning',
   ETXTBSY: 'text file is busy',
+  EDEADLK: 'resource deadlock avoided',
 };
 
 export interface OverlayErrorInit {

@@ -1,8 +1,8 @@
 /**
  * The layer extractor (hot path): an uncompressed layer tar → a layer `diff` dir, synchronously, meant
- * to run on a worker thread. Design from the extraction-speed probe: positional readSync into a 4 MiB
- * window, file data written straight from that window in writes of at most 32 KiB, O_EXCL creates in a
- * fresh dir, chown/chmod only when the header needs them, directory metadata once at the end.
+ * to run on a worker thread. Design from the extraction-speed probe: bytes come from TarEntryStream
+ * (positional reads, writes straight from its window), O_EXCL creates in a fresh dir, chown/chmod
+ * only when the header needs them, directory metadata once at the end (B27).
  * Confinement needs no extra syscalls: a map of what this extractor created (dir / symlink / other)
  * answers "is this parent a real directory?"; paths it did not create are lstat'ed (non-empty dest).
  * Docker's native ApplyDiff semantics (overlay whiteout conversion) apply; see applyEntry for details.
@@ -18,22 +18,19 @@ import {
   lstatSync,
   mkdirSync,
   openSync,
-  readSync,
   readFileSync,
   readdirSync,
   rmSync,
   statSync,
   symlinkSync,
   unlinkSync,
-  writeSync,
 } from 'node:fs';
-import { createHash, type Hash } from 'node:crypto';
 import { join } from 'node:path';
 import { OverlayError, fromNodeError, hasCode } from '../errors.js';
 import { S_IFBLK, S_IFCHR, S_IFIFO, fsetxattr, futimesNs, lsetxattr, lutimesNs, mknod, timespecFromNs } from '../sys/libc.js';
 import { baseOf, cleanEntryPath, isWithin, parentOf } from './entry-path.js';
-import { BLOCK, TarFormatError, checksumOk, emptyPax, isZeroBlock, parseHeader, parsePax, utf8Name, type PaxRecords } from './tar-reader.js';
 import { TarSplitRecorder } from './tar-split.js';
+import { TarEntryStream, type TarEntry } from './tar-reader-stream.js';
 
 export interface ExtractParams {
   /** Uncompressed tar. */
@@ -54,9 +51,6 @@ export interface ExtractResult {
   entries: number;
 }
 
-const WINDOW = 4 << 20;
-/** write(2) of 64 KiB or more into a new file is several times slower on this VM kind (speed guide). */
-const MAX_WRITE = 32 << 10;
 /**
  * Largest time Docker will set: Go's time.Unix(0, 1<<63-1) (year 2262). Docker's Chtimes sets the
  * epoch instead of any time before 1970 or after this; we do the same (see clampTime).
@@ -92,21 +86,6 @@ interface PendingDir {
   created: boolean;
 }
 
-interface Entry {
-  name: string;
-  type: string;
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  mtimeNs: bigint;
-  atimeNs: bigint;
-  linkname: string;
-  devmajor: number;
-  devminor: number;
-  xattrs: Array<[string, Buffer]>;
-}
-
 /**
  * Docker (pkg/system.Chtimes) replaces a time before the Unix epoch, or after year 2262, with the
  * epoch itself. We follow Docker, podman and containerd here (umoci keeps negative times): a layer
@@ -117,15 +96,9 @@ export function clampTime(ns: bigint): bigint {
 }
 
 class Extractor {
-  private readonly buf = Buffer.allocUnsafe(WINDOW);
-  private start = 0;
-  private end = 0;
-  private filePos = 0;
-  /** Tar offset of buf[start]. */
-  private offset = 0;
-  private readonly hash: Hash = createHash('sha256');
-  private fd = -1;
   private readonly rec: TarSplitRecorder | undefined;
+  /** The tar being read (set by run). */
+  private tar!: TarEntryStream;
   private readonly kinds = new Map<string, Kind>();
   private readonly inodes = new Map<string, Inode>();
   private readonly pending = new Map<string, PendingDir>();
@@ -152,89 +125,8 @@ class Extractor {
 
   // ---- errors ---------------------------------------------------------------------------------
 
-  private bad(reason: string, detail: string, code = 'EINVAL', at = this.offset): never {
-    throw new OverlayError(code, 'applyLayer', { path: this.p.label, dest: this.p.destDir, reason, detail: `${detail} (at byte offset ${at})` });
-  }
-
   private refuse(entry: string, reason: string, detail: string, code = 'EINVAL'): never {
     throw new OverlayError(code, 'applyLayer', { path: entry, dest: this.p.destDir, layer: this.p.label, reason, detail });
-  }
-
-  // ---- reading ----------------------------------------------------------------------------------
-
-  /** Make at least `min` bytes available at `start` (fewer only at EOF); returns bytes available. */
-  private fill(min: number): number {
-    if (this.end - this.start >= min) return this.end - this.start;
-    if (this.start > 0) {
-      this.buf.copy(this.buf, 0, this.start, this.end);
-      this.end -= this.start;
-      this.start = 0;
-    }
-    while (this.end < min) {
-      const n = readSync(this.fd, this.buf, this.end, this.buf.length - this.end, this.filePos);
-      if (n === 0) break;
-      this.hash.update(this.buf.subarray(this.end, this.end + n));
-      this.end += n;
-      this.filePos += n;
-    }
-    return this.end - this.start;
-  }
-
-  /** Skip `n` bytes that are not file content (kept verbatim in the tar-split). */
-  private skipRaw(n: number): void {
-    while (n > 0) {
-      const avail = this.fill(1);
-      if (avail === 0) this.bad('tar-truncated', 'unexpected end of archive');
-      const k = Math.min(n, avail);
-      this.rec?.raw(this.buf, this.start, this.start + k);
-      this.start += k;
-      this.offset += k;
-      n -= k;
-    }
-  }
-
-  /** Read `n` non-content bytes into a new buffer (PAX / GNU long-name data). */
-  private readRaw(n: number): Buffer {
-    if (n > 64 << 20) this.bad('tar-invalid-header', `extended header of ${n} bytes is too large`);
-    const out = Buffer.allocUnsafe(n);
-    let got = 0;
-    while (got < n) {
-      const avail = this.fill(1);
-      if (avail === 0) this.bad('tar-truncated', 'unexpected end of archive');
-      const k = Math.min(n - got, avail);
-      this.buf.copy(out, got, this.start, this.start + k);
-      this.rec?.raw(this.buf, this.start, this.start + k);
-      this.start += k;
-      this.offset += k;
-      got += k;
-    }
-    return out;
-  }
-
-  private skipPadding(size: number): void {
-    const pad = (BLOCK - (size % BLOCK)) % BLOCK;
-    if (pad > 0) this.skipRaw(pad);
-  }
-
-  /**
-   * Write `n` bytes of content to `fd`, straight from the window. With fd < 0 the bytes are not
-   * extracted (whiteout / root entries with a body) and are kept verbatim in the tar-split instead.
-   */
-  private copyContent(fd: number, n: number): void {
-    while (n > 0) {
-      const avail = this.fill(1);
-      if (avail === 0) this.bad('tar-truncated', 'unexpected end of archive inside file content');
-      const k = Math.min(n, avail, MAX_WRITE);
-      if (fd >= 0) {
-        let w = 0;
-        while (w < k) w += writeSync(fd, this.buf, this.start + w, k - w);
-      } else {
-        this.rec?.raw(this.buf, this.start, this.start + k);
-      }
-      this.start += k;
-      this.offset += k;
-      n -= k;
-    }
   }
 
   // ---- main loop --------------------------------------------------------------------------------
@@ -247,22 +139,19 @@ class Extractor {
     } catch (e) {
       throw fromNodeError(e, 'applyLayer', { path: dest });
     }
+    let fd: number;
     try {
-      this.fd = openSync(this.p.tarFile, fsc.O_RDONLY);
+      fd = openSync(this.p.tarFile, fsc.O_RDONLY);
     } catch (e) {
       throw fromNodeError(e, 'applyLayer', { path: this.p.tarFile });
     }
+    const tar = new TarEntryStream(fd, this.p.label, dest, this.rec);
+    this.tar = tar;
     try {
       this.readEntries();
-      // Everything after the end-of-archive marker (record padding, trailing garbage) is part of the
-      // blob: it is hashed and kept in the tar-split, never interpreted.
-      for (;;) {
-        const avail = this.fill(1);
-        if (avail === 0) break;
-        this.skipRaw(avail);
-      }
+      tar.drain();
     } finally {
-      closeSync(this.fd);
+      closeSync(fd);
     }
     this.dropShadowedWhiteouts();
     this.finishDirs();
@@ -273,90 +162,13 @@ class Extractor {
         throw fromNodeError(e, 'applyLayer', { path: this.p.tarSplitPath });
       }
     }
-    return { diffId: `sha256:${this.hash.digest('hex')}`, tarSize: this.filePos, size: this.size, entries: this.entries };
+    return { diffId: tar.digest(), tarSize: tar.bytesRead, size: this.size, entries: this.entries };
   }
 
   private readEntries(): void {
-    let pax: PaxRecords | undefined;
-    let longName: string | undefined;
-    let longLink: string | undefined;
-    for (;;) {
-      const avail = this.fill(BLOCK);
-      if (avail === 0) return; // EOF on a block boundary without end marker: accepted, as Go's reader does
-      if (avail < BLOCK) this.bad('tar-truncated', 'unexpected end of archive inside a header');
-      const at = this.offset;
-      if (isZeroBlock(this.buf, this.start)) {
-        this.skipRaw(BLOCK);
-        const more = this.fill(BLOCK);
-        if (more === 0) return;
-        if (more >= BLOCK && isZeroBlock(this.buf, this.start)) {
-          this.skipRaw(BLOCK);
-          return;
-        }
-        this.bad('tar-invalid-header', 'a zero block is followed by data');
-      }
-      if (!checksumOk(this.buf, this.start)) this.bad('tar-bad-checksum', 'header checksum mismatch', 'EINVAL', at);
-      let h;
-      try {
-        h = parseHeader(this.buf, this.start);
-      } catch (e) {
-        if (e instanceof TarFormatError) this.bad(e.reason, e.message, 'EINVAL', at);
-        throw e;
-      }
-      this.skipRaw(BLOCK);
-      const t = h.typeflag;
-      if (t === 'x' || t === 'g' || t === 'L' || t === 'K') {
-        const data = this.readRaw(h.size);
-        this.skipPadding(h.size);
-        if (t === 'x') {
-          pax ??= emptyPax();
-          try {
-            parsePax(data, pax);
-          } catch (e) {
-            if (e instanceof TarFormatError) this.bad(e.reason, e.message, 'EINVAL', at);
-            throw e;
-          }
-        } else if (t === 'L' || t === 'K') {
-          let end = data.indexOf(0);
-          if (end < 0) end = data.length;
-          try {
-            const s = parseLongName(data.subarray(0, end));
-            if (t === 'L') longName = s;
-            else longLink = s;
-          } catch (e) {
-            if (e instanceof TarFormatError) this.bad(e.reason, e.message, 'EINVAL', at);
-            throw e;
-          }
-        }
-        // 'g' (PAX global header): skipped, as Docker does.
-        continue;
-      }
-      if (t === 'S' || pax?.sparse) this.bad('tar-sparse-unsupported', `sparse entry ${JSON.stringify(h.name)} is not supported`, 'EOPNOTSUPP', at);
-      let type = t;
-      if (t === '\0' || t === '7') type = '0';
-      if (t === '\0' && h.name.endsWith('/')) type = '5';
-      const regular = type === '0';
-      const size = regular ? (pax?.size ?? h.size) : 0;
-      const mtimeNs = pax?.mtimeNs ?? h.mtimeSec * 1_000_000_000n;
-      const entry: Entry = {
-        name: pax?.path ?? longName ?? h.name,
-        type,
-        mode: h.mode,
-        uid: pax?.uid ?? h.uid,
-        gid: pax?.gid ?? h.gid,
-        size,
-        mtimeNs,
-        atimeNs: pax?.atimeNs ?? mtimeNs,
-        linkname: pax?.linkpath ?? longLink ?? h.linkname,
-        devmajor: h.devmajor,
-        devminor: h.devminor,
-        xattrs: pax?.xattrs ?? [],
-      };
-      pax = undefined;
-      longName = undefined;
-      longLink = undefined;
+    for (let e = this.tar.next(); e !== null; e = this.tar.next()) {
       this.entries++;
-      this.applyEntry(entry, at);
+      this.applyEntry(e);
     }
   }
 
@@ -472,7 +284,7 @@ class Extractor {
 
   // ---- entries ----------------------------------------------------------------------------------
 
-  private applyEntry(e: Entry, at: number): void {
+  private applyEntry(e: TarEntry): void {
     const rel = cleanEntryPath(e.name);
     if (rel === null) this.refuse(e.name, 'tar-entry-escapes-root', `invalid entry name ${JSON.stringify(e.name)}: breakout`);
     for (const [k] of e.xattrs) {
@@ -481,29 +293,29 @@ class Extractor {
       }
     }
     try {
-      this.place(e, rel, at);
+      this.place(e, rel);
     } catch (err) {
       if (err instanceof OverlayError) throw err;
       throw fromNodeError(err, 'applyLayer', { path: this.abs(rel), layer: this.p.label });
     }
-    this.skipPadding(e.size);
+    this.tar.endEntry(e.size);
   }
 
   /** Create entry `e` at clean path `rel` (its content is consumed here; padding by the caller). */
-  private place(e: Entry, rel: string, at: number): void {
+  private place(e: TarEntry, rel: string): void {
     if (!KNOWN_TYPES.has(e.type)) {
-      this.bad('tar-entry-unsupported-type', `entry ${JSON.stringify(e.name)} has unsupported type ${JSON.stringify(e.type)}`, 'EINVAL', at);
+      this.tar.bad('tar-entry-unsupported-type', `entry ${JSON.stringify(e.name)} has unsupported type ${JSON.stringify(e.type)}`, 'EINVAL', e.offset);
     }
     if (rel === '') {
       // The layer root: Docker skips a "." directory entry; its metadata never reaches the diff dir.
       if (e.type !== '5') this.refuse(e.name, 'tar-entry-replaces-root', 'a non-directory entry names the layer root');
-      this.copyContent(-1, e.size);
+      this.tar.copyContent(-1, e.size);
       return;
     }
     const base = baseOf(rel);
     if (base.startsWith('.wh.')) {
       this.whiteout(e, rel, base);
-      this.copyContent(-1, e.size);
+      this.tar.copyContent(-1, e.size);
       return;
     }
     this.ensureDir(parentOf(rel), e.name);
@@ -534,7 +346,7 @@ class Extractor {
   }
 
   /** `.wh..wh..opq` → opaque xattr on the parent; `.wh.<name>` → 0/0 char device `<name>`. */
-  private whiteout(e: Entry, rel: string, base: string): void {
+  private whiteout(e: TarEntry, rel: string, base: string): void {
     if (base === '.wh.' || base === '.wh..' || base === '.wh...') {
       this.refuse(e.name, 'tar-invalid-whiteout', `invalid whiteout entry ${JSON.stringify(e.name)}`);
     }
@@ -589,12 +401,12 @@ class Extractor {
     return (mode & 0o7000) !== 0 || (mode & this.p.umask) !== 0;
   }
 
-  private regular(e: Entry, rel: string): void {
+  private regular(e: TarEntry, rel: string): void {
     const abs = this.abs(rel);
     const fd = openSync(abs, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, e.mode & 0o777);
     try {
       if (e.size > 0) this.rec?.file(rel, e.size);
-      this.copyContent(fd, e.size);
+      this.tar.copyContent(fd, e.size);
       if (this.needChown(e.uid, e.gid)) fchownSync(fd, e.uid, e.gid);
       for (const [k, v] of e.xattrs) this.setXattr(() => fsetxattr(fd, k, v, 0, abs));
       // chmod after chown: chown clears setuid/setgid (B26).
@@ -609,13 +421,13 @@ class Extractor {
     this.addInode(rel, e, e.size, false);
   }
 
-  private addInode(rel: string, e: Entry, size: number, symlink: boolean): void {
+  private addInode(rel: string, e: TarEntry, size: number, symlink: boolean): void {
     const m = clampTime(e.mtimeNs);
     this.inodes.set(rel, { size, links: 1, uid: e.uid, gid: e.gid, mode: e.mode, mtimeNs: m, atimeNs: maxNs(clampTime(e.atimeNs), m), symlink });
     this.size += size;
   }
 
-  private directory(e: Entry, rel: string): void {
+  private directory(e: TarEntry, rel: string): void {
     const abs = this.abs(rel);
     mkdirSync(abs, 0o755);
     this.mark(rel, DIR);
@@ -623,19 +435,19 @@ class Extractor {
     for (const [k, v] of e.xattrs) this.setXattr(() => lsetxattr(abs, k, v));
   }
 
-  private mergeDir(e: Entry, rel: string): void {
+  private mergeDir(e: TarEntry, rel: string): void {
     const prev = this.pending.get(rel);
     this.pending.set(rel, this.dirMeta(e, prev?.created ?? false));
     const abs = this.abs(rel);
     for (const [k, v] of e.xattrs) this.setXattr(() => lsetxattr(abs, k, v));
   }
 
-  private dirMeta(e: Entry, created: boolean): PendingDir {
+  private dirMeta(e: TarEntry, created: boolean): PendingDir {
     const m = clampTime(e.mtimeNs);
     return { mode: e.mode, uid: e.uid, gid: e.gid, mtimeNs: m, atimeNs: maxNs(clampTime(e.atimeNs), m), created };
   }
 
-  private symlink(e: Entry, rel: string): void {
+  private symlink(e: TarEntry, rel: string): void {
     const abs = this.abs(rel);
     symlinkSync(e.linkname, abs);
     if (this.needChown(e.uid, e.gid)) lchownSync(abs, e.uid, e.gid);
@@ -646,7 +458,7 @@ class Extractor {
     this.addInode(rel, e, Buffer.byteLength(e.linkname), true);
   }
 
-  private hardlink(e: Entry, rel: string): void {
+  private hardlink(e: TarEntry, rel: string): void {
     const target = cleanEntryPath(e.linkname);
     if (target === null || target === '') {
       this.refuse(e.name, 'tar-entry-link-escapes-root', `invalid hard link target ${JSON.stringify(e.linkname)}: breakout`);
@@ -693,7 +505,7 @@ class Extractor {
     }
   }
 
-  private special(e: Entry, rel: string): void {
+  private special(e: TarEntry, rel: string): void {
     const abs = this.abs(rel);
     const ifmt = e.type === '3' ? S_IFCHR : e.type === '4' ? S_IFBLK : S_IFIFO;
     try {
@@ -739,10 +551,6 @@ class Extractor {
       }
     }
   }
-}
-
-function parseLongName(b: Buffer): string {
-  return utf8Name(b, 'GNU long name');
 }
 
 let userns: boolean | undefined;

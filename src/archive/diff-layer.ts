@@ -65,7 +65,14 @@ function fileHeader(name: Buffer, abs: Buffer, st: BigIntStats, ctx: TarContext,
   switch (fmt) {
     case S_IFREG: typeflag = TYPE_REG; size = Number(st.size); break;
     case S_IFDIR: typeflag = TYPE_DIR; hname = Buffer.concat([name, Buffer.from('/')]); break;
-    case S_IFLNK: typeflag = TYPE_SYMLINK; linkname = readlinkSync(abs, { encoding: 'buffer' }); break;
+    case S_IFLNK:
+      typeflag = TYPE_SYMLINK;
+      try {
+        linkname = readlinkSync(abs, { encoding: 'buffer' });
+      } catch (e) {
+        throw fromNodeError(e, 'readlink', { path: abs.toString('utf8') });
+      }
+      break;
     case S_IFCHR: typeflag = TYPE_CHAR; break;
     case S_IFBLK: typeflag = TYPE_BLOCK; break;
     case S_IFIFO: typeflag = TYPE_FIFO; break;

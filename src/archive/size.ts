@@ -6,7 +6,7 @@
 import { lstatSync, readdirSync } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
 import { join } from 'node:path';
-import { fromNodeError, isNotFound } from '../errors.js';
+import { OverlayError, fromNodeError, isNotFound } from '../errors.js';
 import type { Change } from './types.js';
 import { isDirStat } from './walk.js';
 
@@ -22,7 +22,7 @@ function lstatOrNull(p: string | Buffer): BigIntStats | null {
 /** Docker's directory.Size: Σ st_size of non-dir entries, each inode once. */
 export async function directorySize(dir: string): Promise<number> {
   const root = lstatOrNull(dir);
-  if (root === null) throw fromNodeError(Object.assign(new Error('missing'), { code: 'ENOENT' }), 'directorySize', { path: dir });
+  if (root === null) throw new OverlayError('ENOENT', 'directorySize', { path: dir });
   const seen = new Set<bigint>();
   let size = 0n;
   const visit = async (d: Buffer): Promise<void> => {

@@ -7,7 +7,7 @@
  */
 import { lstatSync, readdirSync } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
-import { fromNodeError, isNotFound } from '../errors.js';
+import { OverlayError, fromNodeError, isNotFound } from '../errors.js';
 import { S_IFDIR, S_IFMT } from '../sys/libc.js';
 
 export interface WalkEntry {
@@ -61,8 +61,8 @@ function lstatOrNull(p: Buffer): BigIntStats | null {
 export function* walkLexical(root: string): Generator<WalkEntry> {
   const rootBuf = Buffer.from(root.replace(/\/+$/, '') || '/', 'utf8');
   const st = lstatOrNull(rootBuf);
-  if (st === null) throw fromNodeError(Object.assign(new Error('missing'), { code: 'ENOENT' }), 'walk', { path: root });
-  if (!isDirStat(st)) throw fromNodeError(Object.assign(new Error('not a dir'), { code: 'ENOTDIR' }), 'walk', { path: root });
+  if (st === null) throw new OverlayError('ENOENT', 'walk', { path: root });
+  if (!isDirStat(st)) throw new OverlayError('ENOTDIR', 'walk', { path: root });
   yield* walkChildren(rootBuf, Buffer.alloc(0));
 }
 

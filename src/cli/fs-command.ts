@@ -4,13 +4,14 @@
  * umask 022 would give them (0644 files, 0755 dirs), so a script replayed here matches the same
  * script run in the container.
  */
-import { lstat, mkdir, readdir, readlink, symlink, lutimes, chmod, lchown, open, readFile } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { lstat, mkdir, readdir, readlink, symlink, lutimes, chmod, lchown, open, readFile, stat } from 'node:fs/promises';
+import { constants as fsc } from 'node:fs';
+import { basename, join, posix } from 'node:path';
 import { Command } from 'commander';
 import type { OverlayEngine, OverlayStats } from '../engine/index.js';
 import { OverlayError, fromNodeError, hasCode } from '../errors.js';
-import { containerEngine } from '../image/index.js';
-import { S_IFBLK, S_IFCHR, lutimesNs, major, minor, timespecFromNs } from '../sys/libc.js';
+import { containerEngine, isContainerMounted } from '../image/index.js';
+import { S_IFBLK, S_IFCHR, lutimesNs, major, minor, mknod, timespecFromNs } from '../sys/libc.js';
 import type { CliContext } from './main.js';
 
 type Print = (human: string, value: unknown) => void;
@@ -19,7 +20,7 @@ const FILE_MODE = 0o644;
 const DIR_MODE = 0o755;
 
 function parseMode(s: string): number {
-  if (!/^[0-7]{1,4}$/.test(s)) throw new OverlayError('EINVAL', 'parse mode', { reason: 'bad-mode', detail: `invalid octal mode '${s}'` });
+  if (!/^0?[0-7]{1,4}$/.test(s)) throw new OverlayError('EINVAL', 'parse mode', { reason: 'bad-mode', detail: `invalid octal mode '${s}'` });
   return parseInt(s, 8);
 }
 
@@ -27,7 +28,21 @@ function parseOwner(s: string): { uid: number; gid: number } {
   const m = /^(\d+)(?::(\d+))?$/.exec(s);
   if (!m) throw new OverlayError('EINVAL', 'parse owner', { reason: 'bad-owner', detail: `owner must be UID[:GID] (numeric), got '${s}'` });
   const uid = Number(m[1]);
-  return { uid, gid: m[2] !== undefined ? Number(m[2]) : uid };
+  const gid = m[2] !== undefined ? Number(m[2]) : uid;
+  // (uid_t)-1 means "unchanged" to chown(2); anything above it does not fit.
+  if (uid >= 0xffffffff || gid >= 0xffffffff) throw new OverlayError('EINVAL', 'parse owner', { reason: 'bad-owner', detail: `owner out of range: '${s}'` });
+  return { uid, gid };
+}
+
+/** A non-negative integer argument (decimal digits only: no signs, hex, exponents or fractions). */
+function parseCount(s: string, what: string, max = Number.MAX_SAFE_INTEGER): number {
+  if (!/^\d+$/.test(s) || Number(s) > max) throw new OverlayError('EINVAL', `parse ${what}`, { reason: `bad-${what}`, detail: `${what} must be a non-negative integer, got '${s}'` });
+  return Number(s);
+}
+
+/** `rm -r /` empties the container: refused, as rm(1)'s --preserve-root does. */
+function refuseRoot(path: string, op: string): void {
+  if (posix.normalize('/' + path) === '/') throw new OverlayError('EINVAL', op, { path, reason: 'preserve-root', detail: "it is dangerous to operate recursively on '/'" });
 }
 
 function typeChar(st: OverlayStats): string {
@@ -157,8 +172,10 @@ async function copyOut(fs: OverlayEngine, src: string, dst: string): Promise<voi
       await h.close();
       await out.close();
     }
+  } else if (st.isFIFO() || st.isCharacterDevice() || st.isBlockDevice()) {
+    mknod(dst, Number(st.mode), major(st.rdev), minor(st.rdev));
   } else {
-    throw new OverlayError('EINVAL', 'cp-out', { path: src, reason: 'unsupported-file-type', detail: 'devices and FIFOs are not copied out' });
+    throw new OverlayError('EINVAL', 'cp-out', { path: src, reason: 'unsupported-file-type', detail: 'sockets are not copied' });
   }
   if (process.getuid?.() === 0) await lchown(dst, Number(st.uid), Number(st.gid));
   if (!st.isSymbolicLink()) await chmod(dst, mode);
@@ -173,7 +190,14 @@ function opsProgram(name: string, ctx: CliContext, print: Print): Command {
     .configureOutput({ writeOut: (s) => ctx.output.out(s), writeErr: (s) => ctx.output.err(s) });
 
   const withEngine = async <T>(container: string, fn: (fs: OverlayEngine) => Promise<T>, readonly = false): Promise<T> => {
-    const store = await ctx.engineStore();
+    const store = await ctx.engineStore(readonly ? 'shared' : 'exclusive');
+    // The kernel calls changing an upper dir under a live overlay mount undefined behaviour.
+    if (!readonly && (await isContainerMounted(store, container))) {
+      throw new OverlayError('EBUSY', 'fs', {
+        reason: 'container-mounted',
+        detail: `container ${container} is mounted by the kernel; writing its layer through the engine under a live mount is undefined behaviour: umount it first (or write through the mount)`,
+      });
+    }
     const fs = await containerEngine(store, container, { readonly });
     return fn(fs);
   };
@@ -233,13 +257,14 @@ function opsProgram(name: string, ctx: CliContext, print: Print): Command {
     .option('-a, --append', 'append instead of replacing')
     .option('--offset <n>', 'write at this byte offset without truncating (like dd conv=notrunc seek=N)')
     .action(async (path: string, o: { mode?: string; append?: boolean; offset?: string }) => {
+      const offset = o.offset !== undefined ? parseCount(o.offset, 'offset') : 0;
+      const mode = o.mode !== undefined ? parseMode(o.mode) : FILE_MODE;
       const data = await readStdin();
       await withEngine(name, async (fs) => {
-        const mode = o.mode !== undefined ? parseMode(o.mode) : FILE_MODE;
         if (o.offset !== undefined) {
-          const h = await fs.open(path, 'r+');
+          const h = await fs.open(path, fsc.O_WRONLY | fsc.O_CREAT, mode);
           try {
-            await h.write(data, Number(o.offset));
+            await h.write(data, offset);
           } finally {
             await h.close();
           }
@@ -255,7 +280,11 @@ function opsProgram(name: string, ctx: CliContext, print: Print): Command {
     .argument('<src>', 'host path')
     .argument('<dst>', 'container path')
     .action(async (src: string, dst: string) => {
-      await withEngine(name, (fs) => copyIn(fs, src, dst));
+      await withEngine(name, async (fs) => {
+        // Like cp: into an existing directory, under the source's name.
+        const into = await fs.stat(dst).then((s) => s.isDirectory(), () => false);
+        await copyIn(fs, src, into ? posix.join(dst, basename(src)) : dst);
+      });
       print('', { src, dst });
     });
 
@@ -265,7 +294,8 @@ function opsProgram(name: string, ctx: CliContext, print: Print): Command {
     .argument('<src>', 'container path')
     .argument('<dst>', 'host path')
     .action(async (src: string, dst: string) => {
-      await withEngine(name, (fs) => copyOut(fs, src, dst), true);
+      const into = await stat(dst).then((s) => s.isDirectory(), () => false);
+      await withEngine(name, (fs) => copyOut(fs, src, into ? join(dst, posix.basename(src)) : dst), true);
       print('', { src, dst });
     });
 
@@ -276,7 +306,10 @@ function opsProgram(name: string, ctx: CliContext, print: Print): Command {
     .option('-f, --force', 'ignore missing paths')
     .action(async (paths: string[], o: { recursive?: boolean; force?: boolean }) => {
       await withEngine(name, async (fs) => {
-        for (const p of paths) await fs.rm(p, { recursive: o.recursive === true, force: o.force === true });
+        for (const p of paths) {
+          if (o.recursive === true) refuseRoot(p, 'rm');
+          await fs.rm(p, { recursive: o.recursive === true, force: o.force === true });
+        }
       });
       print('', { removed: paths });
     });
@@ -396,7 +429,9 @@ function opsProgram(name: string, ctx: CliContext, print: Print): Command {
     .action(async (path: string, type: string, maj: string, min: string, o: { mode?: string }) => {
       if (type !== 'c' && type !== 'b') throw new OverlayError('EINVAL', 'mknod', { path, reason: 'bad-type', detail: "type must be 'c' or 'b'" });
       const mode = (type === 'c' ? S_IFCHR : S_IFBLK) | (o.mode !== undefined ? parseMode(o.mode) : FILE_MODE);
-      await withEngine(name, (fs) => fs.mknod(path, mode, Number(maj), Number(min)));
+      const devMajor = parseCount(maj, 'major', 0xfffff);
+      const devMinor = parseCount(min, 'minor', 0xfffff);
+      await withEngine(name, (fs) => fs.mknod(path, mode, devMajor, devMinor));
       print('', { path });
     });
 

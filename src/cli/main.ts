@@ -7,11 +7,13 @@ import { release } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { OverlayError } from '../errors.js';
 import { loadDaemonConfig, type DaemonConfig } from '../config/index.js';
+import { acquireRootLock, type LockMode } from '../fsutil/lock.js';
+import type { DriverOptions } from '../store/driver.js';
 import {
   ImageStore, loadImages, saveImages, createContainer, mountContainer, umountContainer, containerChanges,
   commitContainer, removeContainer, removeImage, tagImage,
 } from '../image/index.js';
-import { errorLine, exitCodeFor, humanSize, printJson, shortId, table, type Output } from './render.js';
+import { errorJson, errorLine, exitCodeFor, humanSize, printJson, shortId, table, type Output } from './render.js';
 import { registerFsCommand } from './fs-command.js';
 
 interface GlobalOptions {
@@ -22,16 +24,27 @@ interface GlobalOptions {
 
 export interface CliContext {
   output: Output;
-  /** Opens the store once per command, after the config is read. */
-  store: () => Promise<ImageStore>;
+  /**
+   * Opens the store once per command, after the config is read, holding the data root's lock
+   * (`exclusive` for commands that change the store, `shared` for reads) until the command ends.
+   */
+  store: (mode?: LockMode) => Promise<ImageStore>;
   /** The store with the driver in engine mode: no kernel mount, no privilege needed. */
-  engineStore: () => Promise<ImageStore>;
+  engineStore: (mode?: LockMode) => Promise<ImageStore>;
   config: () => Promise<DaemonConfig>;
 }
 
-function makeContext(program: Command, output: Output): CliContext {
+function makeContext(program: Command, output: Output, releases: Array<() => void>): CliContext {
   let cfg: Promise<DaemonConfig> | undefined;
   let store: Promise<ImageStore> | undefined;
+  const open = (mode: LockMode, driver: DriverOptions): Promise<ImageStore> => {
+    store ??= config().then(async (c) => {
+      const onWait = (): void => output.err(`overlay2: waiting for another overlay2 process to release ${c.dataRoot}\n`);
+      releases.push(await acquireRootLock(c.dataRoot, mode, { onWait }));
+      return ImageStore.open(c.dataRoot, { driver: { storageOpts: c.storageOpts, ...driver } });
+    });
+    return store;
+  };
   const config = (): Promise<DaemonConfig> => {
     const g = program.opts<GlobalOptions>();
     const opts: { configFile?: string; root?: string } = {};
@@ -43,14 +56,8 @@ function makeContext(program: Command, output: Output): CliContext {
   return {
     output,
     config,
-    store: () => {
-      store ??= config().then((c) => ImageStore.open(c.dataRoot, { driver: { storageOpts: c.storageOpts } }));
-      return store;
-    },
-    engineStore: () => {
-      store ??= config().then((c) => ImageStore.open(c.dataRoot, { driver: { storageOpts: c.storageOpts, mountMode: 'engine' } }));
-      return store;
-    },
+    store: (mode = 'exclusive') => open(mode, {}),
+    engineStore: (mode = 'exclusive') => open(mode, { mountMode: 'engine' }),
   };
 }
 
@@ -58,9 +65,9 @@ function kernelVersion(): string {
   return release();
 }
 
-export function buildProgram(output: Output): Command {
+export function buildProgram(output: Output, releases: Array<() => void> = []): Command {
   const program = new Command();
-  const ctx = makeContext(program, output);
+  const ctx = makeContext(program, output, releases);
   const json = (): boolean => program.opts<GlobalOptions>().json === true;
   const print = (human: string, value: unknown): void => {
     if (json()) printJson(output, value);
@@ -74,7 +81,7 @@ export function buildProgram(output: Output): Command {
     .option('--config <file>', 'daemon.json-style config (default: <root>/daemon.json or /etc/overlay2/daemon.json)')
     .option('--json', 'machine-readable output')
     .enablePositionalOptions()
-    .showHelpAfterError()
+    .showHelpAfterError('(run `overlay2 help` or `overlay2 COMMAND --help` for usage)')
     .exitOverride()
     .configureOutput({ writeOut: (s) => output.out(s), writeErr: (s) => output.err(s) });
 
@@ -82,7 +89,7 @@ export function buildProgram(output: Output): Command {
     .command('info')
     .description('storage driver facts (as `docker info` prints them) and store counts')
     .action(async () => {
-      const store = await ctx.store();
+      const store = await ctx.store('shared');
       const info = await store.info();
       const status = Object.fromEntries(info.driverStatus);
       const value = { storageDriver: 'overlay2', driverStatus: status, dataRoot: info.dataRoot, kernelVersion: kernelVersion(), layers: info.layers, images: info.images, containers: info.containers };
@@ -113,7 +120,7 @@ export function buildProgram(output: Output): Command {
     .command('images')
     .description('list images')
     .action(async () => {
-      const store = await ctx.store();
+      const store = await ctx.store('shared');
       const images = await store.images();
       const rows: string[][] = [];
       for (const img of images) {
@@ -130,7 +137,7 @@ export function buildProgram(output: Output): Command {
     .command('layers')
     .description('list layers: chain ID, diff ID, driver id (dir under overlay2/), parent, size')
     .action(async () => {
-      const store = await ctx.store();
+      const store = await ctx.store('shared');
       const layers = await store.layers();
       const rows = layers.map((l) => [shortId(l.chainId), shortId(l.diffId), l.cacheId, l.parent === null ? '-' : shortId(l.parent), humanSize(l.size)]);
       print(table(['CHAIN ID', 'DIFF ID', 'CACHE ID', 'PARENT', 'SIZE'], rows), layers);
@@ -172,7 +179,7 @@ export function buildProgram(output: Output): Command {
     .description("changes in a container's filesystem, as `docker diff` prints them (A/C/D)")
     .argument('<container>', 'name or id')
     .action(async (name: string) => {
-      const store = await ctx.store();
+      const store = await ctx.store('shared');
       const changes = await containerChanges(store, name);
       print(changes.map((c) => `${c.kind} ${c.path}`).join('\n'), changes);
     });
@@ -199,7 +206,7 @@ export function buildProgram(output: Output): Command {
     .argument('<images...>', 'image references')
     .requiredOption('-o, --output <file>', 'archive to write')
     .action(async (images: string[], o: { output: string }) => {
-      const store = await ctx.store();
+      const store = await ctx.store('shared');
       await saveImages(store, images, o.output);
       print('', { images, output: o.output });
     });
@@ -249,7 +256,8 @@ export async function main(argv: string[], output?: Output): Promise<number> {
     out: (s) => process.stdout.write(s),
     err: (s) => process.stderr.write(s),
   };
-  const program = buildProgram(o);
+  const releases: Array<() => void> = [];
+  const program = buildProgram(o, releases);
   try {
     await program.parseAsync(argv);
     return 0;
@@ -259,9 +267,12 @@ export async function main(argv: string[], output?: Output): Promise<number> {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
       return 2;
     }
-    o.err(errorLine(e) + '\n');
+    if (argv.includes('--json')) o.err(JSON.stringify({ error: errorJson(e) }) + '\n');
+    else o.err(errorLine(e) + '\n');
     if (process.env['OVERLAY2_DEBUG'] === '1' && e instanceof Error) o.err(`${e.stack ?? ''}\n`);
     return exitCodeFor(e);
+  } finally {
+    for (const release of releases) release();
   }
 }
 

@@ -50,3 +50,17 @@ export function errorLine(e: unknown): string {
   if (e instanceof Error) return `overlay2: ${e.message}`;
   return `overlay2: ${String(e)}`;
 }
+
+/** An error as data for `--json`: code, operation, path and reason when known, and the message. */
+export function errorJson(e: unknown): Record<string, unknown> {
+  if (e instanceof OverlayError) {
+    const o: Record<string, unknown> = { code: e.code, op: e.op, message: e.message };
+    if (e.path !== undefined) o['path'] = e.path;
+    if (e.dest !== undefined) o['dest'] = e.dest;
+    if (e.layer !== undefined) o['layer'] = e.layer;
+    if (e.reason !== undefined) o['reason'] = e.reason;
+    return o;
+  }
+  const code = codeOf(e);
+  return { ...(code !== undefined ? { code } : {}), message: e instanceof Error ? e.message : String(e) };
+}

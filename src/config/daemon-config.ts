@@ -73,6 +73,16 @@ export function parseDaemonConfig(text: string, file: string, defaults: { dataRo
     const d = obj['data-root'];
     if (typeof d !== 'string' || d === '') throw configError(file, 'config-bad-value', 'data-root must be a non-empty string', parsed.keyPositions.get('data-root'));
     if (!isAbsolute(d)) throw configError(file, 'config-bad-value', `data-root must be an absolute path: ${d}`, parsed.keyPositions.get('data-root'));
+    // Docker refuses a directive given both as a flag and in the file when they differ, rather
+    // than silently picking one: a store the user did not ask for must never be written.
+    if (defaults.dataRoot !== undefined && resolve(d) !== defaults.dataRoot) {
+      throw configError(
+        file,
+        'config-conflict',
+        `the following directives are specified both as a flag and in the configuration file: data-root: (from flag: ${defaults.dataRoot}, from file: ${resolve(d)})`,
+        parsed.keyPositions.get('data-root'),
+      );
+    }
     cfg.dataRoot = resolve(d);
   }
   if ('storage-driver' in obj) {

@@ -40,6 +40,8 @@ import type { OverlayEngine } from '../engine/index.js';
 export interface ArchiveOps {
   applyLayer: typeof archive.applyLayer;
   writeLayerTar: typeof archive.writeLayerTar;
+  writeTreeTar: typeof archive.writeTreeTar;
+  findNativeDiffBlocker: typeof archive.findNativeDiffBlocker;
   exportChanges: typeof archive.exportChanges;
   changesDirs: typeof archive.changesDirs;
   overlayChanges: typeof archive.overlayChanges;
@@ -606,13 +608,20 @@ export class Overlay2Driver {
   }
 
   private async native(id: string, parent: string | null): Promise<boolean> {
-    return (await this.usesNativeDiff()) && (await this.isParent(id, parent));
+    if (!(await this.usesNativeDiff()) || !(await this.isParent(id, parent))) return false;
+    // A layer written with redirects or metacopy (the engine's redirectDir option, or a kernel
+    // mounted with redirect_dir/metacopy elsewhere) is not a complete diff by itself.
+    const blocker = await this.ops.findNativeDiffBlocker(layerPaths(this.home, id).diff, { userxattr: this.features.userxattr });
+    if (blocker !== null) this.log(`layer ${id}: naive diff (${blocker.reason} at ${blocker.path})`);
+    return blocker === null;
   }
 
   /** The layer tar of `id` against `parent` (native: its diff dir; naive: changes of the merged trees). */
   async diff(id: string, parent: string | null, out: Writable): Promise<DiffLayerResult> {
     checkId(id, 'diff');
     if (await this.native(id, parent)) return this.ops.writeLayerTar(layerPaths(this.home, id).diff, out, { userxattr: this.features.userxattr });
+    // Without a parent Docker tars the whole tree in walk order (archive.Tar), not a change list.
+    if (parent === null) return this.withMounted(id, null, (layerFs) => this.ops.writeTreeTar(layerFs, out));
     return this.withMounted(id, parent, async (layerFs, parentFs) => this.ops.exportChanges(layerFs, await this.ops.changesDirs(layerFs, parentFs), out));
   }
 

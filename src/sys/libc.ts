@@ -28,6 +28,7 @@ const c = {
   ioctl_int: lib.func('int ioctl(int fd, unsigned long request, ...)'),
   syscall: lib.func('long syscall(long number, ...)'),
   unshare: lib.func('int unshare(int flags)'),
+  flock: lib.func('int flock(int fd, int operation)'),
   getpagesize: lib.func('int getpagesize()'),
   open: lib.func('int open(const char *path, int flags, ...)'),
   close: lib.func('int close(int fd)'),
@@ -326,4 +327,23 @@ export const CLONE_NEWNS = 0x20000;
 
 export function unshare(flags: number): void {
   if (c.unshare(flags) !== 0) throwErrno('unshare');
+}
+
+// ---- advisory locks ----------------------------------------------------------------------------
+
+export const LOCK_SH = 1;
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+export const LOCK_UN = 8;
+
+/** flock(2) without blocking the thread: true when taken, false when another holder has it. */
+export function tryFlock(fd: number, exclusive: boolean, pathForErrors?: string): boolean {
+  if (c.flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) === 0) return true;
+  const code = errnoName(koffi.errno());
+  if (code === 'EAGAIN') return false;
+  throwErrno('flock', pathForErrors);
+}
+
+export function funlock(fd: number): void {
+  c.flock(fd, LOCK_UN);
 }

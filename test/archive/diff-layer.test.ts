@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync, symlinkSync, linkSync, chownSync, utimesSync } from 'node:fs';
+import { mkdirSync, writeFileSync, symlinkSync, linkSync, chownSync, utimesSync, readFileSync, readlinkSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportChanges, findNativeDiffBlocker, writeLayerTar, writeTreeTar } from '../../src/archive/diff-layer.js';
 import { lsetxattr, lutimesNs, mknod, S_IFCHR, S_IFBLK, timespecFromNs } from '../../src/sys/libc.js';
 import { hasCode } from '../../src/errors.js';
-import { requiresRoot, tempDir } from '../helpers/requires.js';
+import { requiresCommand, requiresRoot, tempDir } from '../helpers/requires.js';
 import { Collector, readTar } from './diff-tar-read.js';
 
 async function tarOfUpper(dir: string, userxattr = false) {
@@ -205,4 +205,42 @@ test('writeTreeTar() tars a tree literally: no whiteout or opaque conversion', a
   const c = new Collector();
   await writeTreeTar(d, c);
   assert.deepEqual((await readTar(c.data)).map((e) => e.name), ['o/', 'o/f']);
+});
+
+test('B18: long names and link targets round-trip through GNU tar (ustar prefix split, PAX path, PAX linkpath)', async (t) => {
+  if (!requiresCommand(t, 'tar')) return;
+  const d = tempDir(t);
+  const p150 = `${'p'.repeat(60)}/${'q'.repeat(89)}`;
+  const p300 = `${'r'.repeat(120)}/${'s'.repeat(120)}/${'t'.repeat(58)}`;
+  for (const p of [p150, p300]) {
+    mkdirSync(join(d, p, '..'), { recursive: true });
+    writeFileSync(join(d, p), p);
+  }
+  const target = `../${'u'.repeat(177)}`;
+  symlinkSync(target, join(d, 'longlink'));
+  const { entries, data } = await tarOfUpper(d);
+  const by = Object.fromEntries(entries.map((e) => [e.name, e]));
+  assert.deepEqual(by[p150]!.pax, {});
+  assert.deepEqual(Object.keys(by[p300]!.pax), ['path']);
+  assert.deepEqual([by['longlink']!.linkname, Object.keys(by['longlink']!.pax)], [target, ['linkpath']]);
+  const out = tempDir(t);
+  const tarFile = join(out, 'l.tar');
+  writeFileSync(tarFile, data);
+  mkdirSync(join(out, 'x'));
+  execFileSync('tar', ['-xf', tarFile, '-C', join(out, 'x')]);
+  assert.equal(readFileSync(join(out, 'x', p300), 'utf8'), p300);
+  assert.equal(readFileSync(join(out, 'x', p150), 'utf8'), p150);
+  assert.equal(readlinkSync(join(out, 'x', 'longlink')), target);
+  assert.ok(!execFileSync('tar', ['-tf', tarFile]).toString().includes('LongLink'));
+});
+
+test('B30 (Docker parity): a sparse file is written at its full length, holes as zeros', async (t) => {
+  const d = tempDir(t);
+  writeFileSync(join(d, 'sparse'), '');
+  truncateSync(join(d, 'sparse'), 16 * 1024 * 1024);
+  writeFileSync(join(d, 'sparse'), 'end', { flag: 'r+' });
+  const { entries } = await tarOfUpper(d);
+  assert.equal(entries[0]!.size, 16 * 1024 * 1024);
+  assert.equal(entries[0]!.body.subarray(0, 3).toString(), 'end');
+  assert.equal(entries[0]!.body.subarray(3).every((b) => b === 0), true);
 });

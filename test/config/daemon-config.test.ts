@@ -76,3 +76,14 @@ test('parseJsonWithPositions() agrees with JSON.parse on valid input and rejects
     assert.throws(() => parseJsonWithPositions(b), JsonSyntaxError, b);
   }
 });
+
+test('--root and a different data-root in the config conflict (Docker refuses flag/file conflicts)', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'daemon.json'), '{"data-root": "/elsewhere"}');
+  await assert.rejects(loadDaemonConfig({ root: dir }), (e: unknown) => {
+    const err = e as { code?: string; reason?: string; message: string };
+    return err.code === 'EINVAL' && err.reason === 'config-conflict' && err.message.includes('from flag: ' + dir) && err.message.includes('/elsewhere');
+  });
+  writeFileSync(join(dir, 'daemon.json'), JSON.stringify({ 'data-root': dir }));
+  assert.equal((await loadDaemonConfig({ root: dir })).dataRoot, dir);
+});

@@ -66,3 +66,24 @@ test('B10: links made in a container to a lower file store the data once, other 
   // The copy-up of file1 keeps mode, owner, size and mtime (only nlink changes): Docker shows no C.
   assert.deepEqual((await overlayChanges(d['u']!, [d['l1']!])).map((x) => `${x.kind} ${x.path}`), ['A /file4', 'A /file5']);
 });
+
+test('B08: a userxattr container that removes and recreates a dir commits it with .wh..wh..opq', async (t) => {
+  if (!requiresOverlay(t)) return;
+  const d = dirs(tempDir(t), ['l1', 'l2', 'u', 'w', 'm']);
+  mkdirSync(join(d['l1']!, 'tmp/dir1'), { recursive: true });
+  mkdirSync(join(d['l2']!, 'tmp/dir1'), { recursive: true });
+  writeFileSync(join(d['l2']!, 'tmp/dir1/should_be_deleted'), '');
+  const lowers = [d['l2']!, d['l1']!];
+  mount('overlay', d['m']!, 'overlay', 0, `lowerdir=${lowers.join(':')},upperdir=${d['u']},workdir=${d['w']},userxattr,index=off`);
+  t.after(() => { try { umount2(d['m']!, 2); } catch (e) { void e; } });
+  execFileSync('sh', ['-ec', 'rm -r tmp/dir1 && mkdir tmp/dir1'], { cwd: d['m']! });
+  const c = new Collector();
+  await writeLayerTar(d['u']!, c, { userxattr: true });
+  assert.deepEqual((await readTar(c.data)).map((e) => e.name), ['tmp/', 'tmp/dir1/', 'tmp/dir1/.wh..wh..opq']);
+  assert.deepEqual((await overlayChanges(d['u']!, lowers, { userxattr: true })).map((x) => `${x.kind} ${x.path}`),
+    ['C /tmp', 'C /tmp/dir1', 'D /tmp/dir1/should_be_deleted']);
+  // Read in trusted mode, the same upper has no opaque dir: the store's mode must match the mount's.
+  const t2 = new Collector();
+  await writeLayerTar(d['u']!, t2);
+  assert.deepEqual((await readTar(t2.data)).map((e) => e.name), ['tmp/', 'tmp/dir1/']);
+});
