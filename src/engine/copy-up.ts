@@ -33,7 +33,7 @@ export class CopyUp {
   tempName(): string {
     const work = this.layers.workdir;
     if (work === undefined) throw new OverlayError('EROFS', 'copy-up');
-    if (lstatOrNull(work) === null) mkdirSync(work, { recursive: true, mode: 0 });
+    if (lstatOrNull(work) === null) mkdirSync(work, { recursive: true, mode: process.geteuid?.() === 0 ? 0 : 0o700 });
     tempCounter = (tempCounter + 1) >>> 0;
     return join(work, `#e${process.pid.toString(16)}.${tempCounter.toString(16)}`);
   }
@@ -114,7 +114,7 @@ export class CopyUp {
     try {
       if (fmt === S_IFREG && meta) closeSync(openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600));
       else if (fmt === S_IFREG) this.copyData(src, tmp, Number(st.size));
-      else if (fmt === S_IFDIR) mkdirSync(tmp, { mode: 0 });
+      else if (fmt === S_IFDIR) mkdirSync(tmp, { mode: 0o700 }); // final mode is set below
       else if (fmt === S_IFLNK) symlinkSync(readlinkSync(src), tmp);
       else mknod(tmp, fmt, major(st.rdev), minor(st.rdev));
       this.copyXattrs(src, tmp);

@@ -4,7 +4,7 @@
  * read-only handle still on the lower copy is re-pointed to the upper one and sees the new data
  * (the kernel's pre-4.19 "stale fd" quirk does not exist here).
  */
-import { closeSync, fstatSync, fsyncSync, ftruncateSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, ftruncateSync, lstatSync, readSync, writeSync } from 'node:fs';
 import { OverlayError, fromNodeError } from '../errors.js';
 import { OverlayStats } from './stats.js';
 
@@ -18,6 +18,8 @@ export class OverlayFileHandle {
   fd: number;
   /** @internal real path behind fd */
   real: string;
+  /** @internal the upper inode holding the metadata while fd reads a metacopy file's lower data */
+  metaReal: string | null = null;
   private pos = 0;
   private closed = false;
 
@@ -98,7 +100,11 @@ export class OverlayFileHandle {
   async stat(): Promise<OverlayStats> {
     this.check('fstat');
     const st = fstatSync(this.fd, { bigint: true });
-    return new OverlayStats(st, this.registry.dev);
+    if (this.metaReal === null) return new OverlayStats(st, this.registry.dev);
+    // A metacopy file: metadata from the upper inode, blocks from the data (kernel ovl_getattr).
+    const out = new OverlayStats(lstatSync(this.metaReal, { bigint: true }), this.registry.dev);
+    out.blocks = st.blocks;
+    return out;
   }
 
   async close(): Promise<void> {

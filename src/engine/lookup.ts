@@ -123,7 +123,7 @@ export class Lookup {
             const m = this.layers.dirMarkers(real);
             if (m.metacopy) {
               metaPending = true;
-              redirect = m.redirect;
+              if (layer === UPPER) redirect = m.redirect;
               if (m.redirect !== null) this.applyRedirect(m.redirect, redirectState);
               absRedirect = redirectState.abs;
               relName = redirectState.rel;
@@ -143,9 +143,14 @@ export class Lookup {
       }
       if (this.layers.followRedirects && marks.redirect !== null && marks.redirect.length > 0) {
         const r = marks.redirect;
-        if (hits.length === 1) redirect = r;
+        // Only an upper redirect is kept in memory (kernel: OVL_I(inode)->redirect from upper).
+        if (hits.length === 1 && layer === UPPER) redirect = r;
         if (r.startsWith('/')) absRedirect = r;
-        else if (!r.includes('/')) relName = r;
+        else if (!r.includes('/')) {
+          // Relative: renames the last component, of the absolute name too when one is in use.
+          if (absRedirect !== null) absRedirect = `${absRedirect.slice(0, absRedirect.lastIndexOf('/'))}/${r}`;
+          relName = r;
+        }
       }
     };
     const syncRedirect = (): void => {
@@ -171,6 +176,7 @@ export class Lookup {
       const before: string | null = absRedirect;
       if (absRedirect !== null) {
         const w = this.walkLayer(ph.layer, absRedirect);
+        absRedirect = w.abs;
         if (w.hit !== null) visit(ph.layer, w.hit.real, w.hit.parentReal, w.hit.st);
         if (w.stop) stop = true;
       } else {
@@ -204,23 +210,38 @@ export class Lookup {
   /**
    * Walk an absolute path inside one lower layer, never following symlinks (kernel
    * ovl_lookup_layer): a whiteout or non-dir on the way ends it with nothing found and stops the
-   * lookup; an opaque dir on the way does not end the walk but stops the layers below.
+   * lookup; an opaque dir on the way does not end the walk but stops the layers below. A redirect
+   * on a dir on the way rewrites the name the layers below will use (relative: that component;
+   * absolute: the whole prefix, and it un-stops the lookup), as ovl_check_redirect does.
    */
-  private walkLayer(layer: number, abs: string): { hit: { real: string; parentReal: string; st: BigIntStats } | null; stop: boolean } {
-    const comps = splitPath(abs);
+  private walkLayer(layer: number, abs: string): { hit: { real: string; parentReal: string; st: BigIntStats } | null; stop: boolean; abs: string } {
+    const rest = splitPath(abs);
+    let prefix: string[] = [];
     let cur = this.layers.root(layer);
     let stop = false;
-    for (let k = 0; k < comps.length; k++) {
-      const next = join(cur, comps[k]!);
+    const nameFrom = (k: number): string => `/${[...prefix, ...rest.slice(k)].join('/')}`;
+    for (let k = 0; k < rest.length; k++) {
+      const comp = rest[k]!;
+      const next = join(cur, comp);
       const s = lstatOrNull(next);
-      if (s === null) return { hit: null, stop };
-      if (k === comps.length - 1) return { hit: { real: next, parentReal: cur, st: s }, stop };
-      if (this.layers.isWhiteout(next, s, layer, cur)) return { hit: null, stop: true };
-      if ((Number(s.mode) & S_IFMT) !== S_IFDIR) return { hit: null, stop: true };
-      if (this.layers.isOpaqueDir(next)) stop = true;
+      if (s === null) return { hit: null, stop, abs: nameFrom(k) };
+      if (k === rest.length - 1) return { hit: { real: next, parentReal: cur, st: s }, stop, abs: nameFrom(k) };
+      if (this.layers.isWhiteout(next, s, layer, cur)) return { hit: null, stop: true, abs: nameFrom(k) };
+      if ((Number(s.mode) & S_IFMT) !== S_IFDIR) return { hit: null, stop: true, abs: nameFrom(k) };
+      const marks = this.layers.dirMarkers(next);
+      if (marks.opaque === 'y') stop = true;
+      const r = this.layers.followRedirects ? marks.redirect : null;
+      if (r !== null && r.startsWith('/')) {
+        prefix = splitPath(r);
+        stop = false;
+      } else if (r !== null && r.length > 0 && !r.includes('/')) {
+        prefix.push(r);
+      } else {
+        prefix.push(comp);
+      }
       cur = next;
     }
-    return { hit: null, stop };
+    return { hit: null, stop, abs: nameFrom(rest.length) };
   }
 
   /**
@@ -236,12 +257,13 @@ export class Lookup {
     let links = 0;
     while (pending.length > 0) {
       const comp = pending.shift()!;
+      // Any component after a non-dir, even '.' or '..', is ENOTDIR (kernel path walk).
+      if (!isDir(node)) throw new OverlayError('ENOTDIR', op, { path: input });
       if (comp === '.') continue;
       if (comp === '..') {
         node = node.parent ?? node;
         continue;
       }
-      if (!isDir(node)) throw new OverlayError('ENOTDIR', op, { path: input });
       if (Buffer.byteLength(comp) > 255) throw new OverlayError('ENAMETOOLONG', op, { path: input });
       const child = this.child(node, comp);
       const last = pending.length === 0;

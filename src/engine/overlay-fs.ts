@@ -39,6 +39,8 @@ export interface OverlayStatfs {
 }
 
 const REDIRECT_MAX = 256;
+const EUID = process.geteuid?.() ?? 0;
+const UNPRIVILEGED = EUID !== 0;
 
 export class OverlayEngine implements HandleRegistry {
   readonly layers: LayerStack;
@@ -67,7 +69,7 @@ export class OverlayEngine implements HandleRegistry {
   private initUpper(): void {
     const upper = this.layers.root(UPPER);
     const work = this.layers.workdir!;
-    if (lstatOrNull(work) === null) mkdirSync(work, { recursive: true, mode: 0 });
+    if (lstatOrNull(work) === null) mkdirSync(work, { recursive: true, mode: process.geteuid?.() === 0 ? 0 : 0o700 });
     if (this.layers.getPrivate(upper, 'uuid') === null) {
       lsetxattr(upper, this.layers.x('uuid'), randomBytes(16));
     }
@@ -87,6 +89,30 @@ export class OverlayEngine implements HandleRegistry {
     const n = this.lookup.resolve(path, follow, op);
     if (n.st === null) throw new OverlayError('ENOENT', op, { path });
     return n;
+  }
+
+  /**
+   * The kernel checks the caller against the overlay inode before any copy-up; the engine runs
+   * with the caller's own credentials, so for a non-root caller it repeats those checks first
+   * (a refused write must not leave a copied-up file behind). Root passes them anyway.
+   */
+  private permit(n: Node, mode: number, op: string): void {
+    if (!UNPRIVILEGED) return;
+    const real = n.hits[0]!.real;
+    try {
+      accessSync(real, mode);
+    } catch (e) {
+      const c = (e as { code?: string }).code ?? 'EACCES';
+      if (c === 'EROFS' && !hasUpper(n)) {
+        accessSync(real, (mode & ~fsc.W_OK) | fsc.R_OK);
+        return;
+      }
+      throw new OverlayError(c, op, { path: n.path });
+    }
+  }
+
+  private ownerOnly(n: Node, op: string): void {
+    if (UNPRIVILEGED && Number(n.st!.uid) !== EUID) throw new OverlayError('EPERM', op, { path: n.path });
   }
 
   private writable(op: string, path: string): void {
@@ -120,6 +146,7 @@ export class OverlayEngine implements HandleRegistry {
   /** Create a new object at the negative node `n`; replaces an upper whiteout atomically. */
   private create(n: Node, op: string, make: (dest: string) => void, dir: boolean): string {
     const parent = n.parent!;
+    this.permit(parent, fsc.W_OK | fsc.X_OK, op);
     const parentUpper = this.copyUp.ensureUpper(parent, op);
     const dest = join(parentUpper, n.name);
     if (n.upperWhiteout) {
@@ -156,6 +183,7 @@ export class OverlayEngine implements HandleRegistry {
   }
 
   private remove(n: Node, dir: boolean, op: string): void {
+    this.permit(n.parent!, fsc.W_OK | fsc.X_OK, op);
     const lowerPos = this.lowerPositive(n);
     const parentUpper = this.copyUp.ensureUpper(n.parent!, op);
     if (hasUpper(n)) {
@@ -197,6 +225,7 @@ export class OverlayEngine implements HandleRegistry {
       closeSync(h.fd);
       h.fd = fd;
       h.real = upper;
+      h.metaReal = null;
     }
   }
 
@@ -307,6 +336,10 @@ export class OverlayEngine implements HandleRegistry {
     if (name.startsWith('user.') && fmt !== S_IFREG && fmt !== S_IFDIR) {
       throw new OverlayError(write ? 'EPERM' : 'ENODATA', op, { path });
     }
+    if (write && UNPRIVILEGED) {
+      if (!name.startsWith('user.')) throw new OverlayError('EPERM', op, { path });
+      this.permit(n, fsc.W_OK, op);
+    }
     return n;
   }
 
@@ -348,6 +381,7 @@ export class OverlayEngine implements HandleRegistry {
     return this.run('chmod', path, () => {
       const n = this.existing(path, true, 'chmod');
       this.writable('chmod', path);
+      this.ownerOnly(n, 'chmod');
       chmodSync(this.copyUp.ensureUpper(n, 'chmod', false), mode & 0o7777);
     });
   }
@@ -364,6 +398,8 @@ export class OverlayEngine implements HandleRegistry {
     const op = follow ? 'chown' : 'lchown';
     const n = this.existing(path, follow, op);
     this.writable(op, path);
+    if (UNPRIVILEGED && (uid !== -1 && uid !== Number(n.st!.uid))) throw new OverlayError('EPERM', op, { path });
+    if (UNPRIVILEGED && (uid !== -1 || gid !== -1)) this.ownerOnly(n, op);
     lchownSync(this.copyUp.ensureUpper(n, op, false), uid, gid);
   }
 
@@ -379,6 +415,7 @@ export class OverlayEngine implements HandleRegistry {
   private doUtimes(path: string, atime: TimeLike | null, mtime: TimeLike | null, follow: boolean): void {
     const n = this.existing(path, follow, 'utime');
     this.writable('utime', path);
+    this.ownerOnly(n, 'utime');
     lutimesNs(this.copyUp.ensureUpper(n, 'utime', false), toTimespec(atime), toTimespec(mtime));
   }
 
@@ -388,6 +425,7 @@ export class OverlayEngine implements HandleRegistry {
       if (isDir(n)) throw new OverlayError('EISDIR', 'truncate', { path });
       if ((Number(n.st!.mode) & S_IFMT) !== S_IFREG) throw new OverlayError('EINVAL', 'truncate', { path });
       this.writable('truncate', path);
+      this.permit(n, fsc.W_OK, 'truncate');
       truncateSync(this.copyUp.ensureUpper(n, 'truncate'), len);
     });
   }
@@ -418,6 +456,7 @@ export class OverlayEngine implements HandleRegistry {
       if ((flags & fsc.O_DIRECTORY) !== 0 && !isDir(n)) throw new OverlayError('ENOTDIR', 'open', { path });
       const fmt = Number(n.st.mode) & S_IFMT;
       const needCopyUp = fmt === S_IFREG && (wantWrite || (flags & fsc.O_TRUNC) !== 0);
+      if (wantWrite || (flags & fsc.O_TRUNC) !== 0) this.permit(n, fsc.W_OK, 'open');
       if (needCopyUp) {
         this.writable('open', path);
         real = this.copyUp.ensureUpper(n, 'open');
@@ -436,6 +475,7 @@ export class OverlayEngine implements HandleRegistry {
       append: (flags & fsc.O_APPEND) !== 0,
       isDir: isDir(n),
     });
+    if (n.data !== null) h.metaReal = n.hits[0]!.real;
     if ((!hasUpper(n) || n.data !== null) && !h.flags.isDir) {
       let set = this.handles.get(real);
       if (!set) this.handles.set(real, (set = new Set()));
@@ -471,8 +511,12 @@ export class OverlayEngine implements HandleRegistry {
         for (const part of parts) {
           cur = `${cur}/${part}`;
           const c = this.lookup.resolve(cur, true, 'mkdir');
-          if (c.st === null) this.create(c, 'mkdir', (d) => mkdirSync(d, mode), true);
-          else if (!isDir(c)) throw new OverlayError('ENOTDIR', 'mkdir', { path });
+          if (c.st === null) {
+            this.writable('mkdir', path);
+            this.create(c, 'mkdir', (d) => mkdirSync(d, mode), true);
+          } else if (!isDir(c)) {
+            throw new OverlayError(cur.length >= path.replace(/\/+$/, '').length ? 'EEXIST' : 'ENOTDIR', 'mkdir', { path });
+          }
         }
         return;
       }
@@ -620,6 +664,8 @@ export class OverlayEngine implements HandleRegistry {
         if (Buffer.byteLength(redirect) > REDIRECT_MAX) throw new OverlayError('EXDEV', op, { ...init, reason: 'redirect-too-long' });
       }
     }
+    this.permit(old.parent, fsc.W_OK | fsc.X_OK, op);
+    this.permit(nw.parent, fsc.W_OK | fsc.X_OK, op);
     const oldOpaque = oldDir && this.layers.isOpaqueDir(old.hits[0]!.real);
     const oldUpper = this.copyUp.ensureUpper(old, op, false);
     if (oldMetacopy && redirect !== null) lsetxattr(oldUpper, this.layers.x('redirect'), redirect);

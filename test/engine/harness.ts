@@ -137,7 +137,7 @@ function hashOf(b: Buffer): string {
   return createHash('sha256').update(b).digest('hex').slice(0, 16);
 }
 
-function codeOf(e: unknown): string {
+export function codeOf(e: unknown): string {
   return (e as { code?: string }).code ?? `?${String(e)}`;
 }
 
@@ -216,7 +216,7 @@ function readNb(p: string): Buffer {
   }
 }
 
-function kernelOp(m: string, o: Op): string {
+export function kernelOp(m: string, o: Op): string {
   const P = (p: string): string => join(m, p);
   switch (o.op) {
     // O_NONBLOCK everywhere a FIFO could be opened: the engine never blocks on one either.
@@ -246,7 +246,7 @@ function kernelOp(m: string, o: Op): string {
   }
 }
 
-async function engineOp(e: OverlayEngine, o: Op): Promise<string> {
+export async function engineOp(e: OverlayEngine, o: Op): Promise<string> {
   const P = (p: string): string => `/${p}`;
   switch (o.op) {
     case 'write': await e.writeFile(P(o.p), o.data); return 'ok';

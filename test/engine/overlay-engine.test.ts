@@ -9,7 +9,7 @@ import { OverlayError } from '../../src/errors.js';
 import { lgetxattr } from '../../src/sys/libc.js';
 import { buildLayer, snapshotDir, type LayerEntry } from './harness.js';
 
-function setup(t: Parameters<typeof tempDir>[0], lowers: LayerEntry[][], opts: { userxattr?: boolean; upper?: boolean } = {}): { e: OverlayEngine; dirs: { lowers: string[]; upper: string; work: string } } {
+function setup(t: Parameters<typeof tempDir>[0], lowers: LayerEntry[][], opts: { userxattr?: boolean; upper?: boolean; metacopy?: boolean } = {}): { e: OverlayEngine; dirs: { lowers: string[]; upper: string; work: string } } {
   const base = tempDir(t);
   const ls = lowers.map((entries, i) => {
     const d = join(base, `l${i}`);
@@ -20,7 +20,7 @@ function setup(t: Parameters<typeof tempDir>[0], lowers: LayerEntry[][], opts: {
   const work = join(base, 'w');
   mkdirSync(upper);
   mkdirSync(work);
-  const e = new OverlayEngine(opts.upper === false ? { lowers: ls } : { lowers: ls, upper, work, userxattr: opts.userxattr === true });
+  const e = new OverlayEngine(opts.upper === false ? { lowers: ls } : { lowers: ls, upper, work, userxattr: opts.userxattr === true, metacopy: opts.metacopy === true });
   return { e, dirs: { lowers: ls, upper, work } };
 }
 
@@ -151,4 +151,45 @@ test('copy-up goes through the work dir and leaves it empty', async (t) => {
   assert.deepEqual(snapshotDir(join(base, 'w', 'work')).size, 1);
   writeFileSync(join(base, 'u', 'offline'), 'edited while unmounted');
   assert.equal(await e.readFile('/offline', 'utf8'), 'edited while unmounted');
+});
+
+test('rm -r of a lower tree leaves one whiteout; mkdir -p and exists', async (t) => {
+  if (!requiresRoot(t)) return;
+  const { e, dirs } = setup(t, [[{ t: 'file', p: 'dir/file.txt', data: 'a' }, { t: 'file', p: 'dir/sub/x', data: 'x' }, { t: 'file', p: 'keep', data: 'k' }]]);
+  await e.rm('/dir', { recursive: true });
+  for (const p of ['/dir', '/dir/file.txt', '/dir/sub/x']) assert.equal(await code(e.stat(p)), 'ENOENT');
+  assert.deepEqual(await e.readdir('/'), ['keep']);
+  const upper = snapshotDir(dirs.upper);
+  assert.deepEqual([...upper.keys()].sort(), ['/', '/dir']);
+  assert.equal(upper.get('/dir'), 'whiteout');
+  assert.equal(await code(e.rm('/dir')), 'ENOENT');
+  await e.rm('/dir', { force: true });
+  assert.equal(await code(e.rm('/keep/')), 'ENOTDIR');
+  await e.mkdir('/dir/a/b', { recursive: true });
+  assert.equal(await e.exists('/dir/a/b'), true);
+  assert.equal(await e.exists('/dir/sub'), false);
+  assert.equal(lgetxattr(join(dirs.upper, 'dir'), 'trusted.overlay.opaque')?.toString(), 'y');
+});
+
+test('metacopy: a read handle follows the metadata copy-up and then the data copy-up', async (t) => {
+  if (!requiresRoot(t)) return;
+  const { e, dirs } = setup(t, [[{ t: 'file', p: 'f', data: 'lower data' }]], { metacopy: true });
+  const before = await e.open('/f', 'r');
+  await e.chmod('/f', 0o600);
+  assert.equal(lgetxattr(join(dirs.upper, 'f'), 'trusted.overlay.metacopy')?.length, 0);
+  assert.deepEqual(readFileSync(join(dirs.upper, 'f')), Buffer.alloc(10)); // size only, no data yet
+  const during = await e.open('/f', 'r');
+  assert.equal((await during.stat()).mode & 0o7777, 0o600);
+  assert.equal((await during.readFile()).toString(), 'lower data');
+  const w = await e.open('/f', 'r+');
+  await w.write('UPPER');
+  await w.close();
+  assert.equal(lgetxattr(join(dirs.upper, 'f'), 'trusted.overlay.metacopy'), null);
+  for (const h of [before, during]) {
+    const b = Buffer.alloc(10);
+    await h.read(b, 0, 10, 0);
+    assert.equal(b.toString(), 'UPPER data');
+    await h.close();
+  }
+  assert.equal(readFileSync(join(dirs.lowers[0]!, 'f'), 'utf8'), 'lower data');
 });
