@@ -1,26 +1,12 @@
 /**
  * Sparse-aware data copy for copy-up, like the kernel's: holes stay holes (case B30). FICLONE is
- * tried first by the caller. lseek is bound here because src/sys has no wrapper for it yet.
+ * tried first by the caller.
  */
-import koffi from 'koffi';
 import { ftruncateSync } from 'node:fs';
-import { copyFileRange } from '../sys/libc.js';
-import { OverlayError } from '../errors.js';
-import { errnoName } from '../errno.js';
+import { copyFileRange, lseek, SEEK_DATA, SEEK_SET } from '../sys/libc.js';
 
-const lib = koffi.load('libc.so.6');
-const lseek = lib.func('int64_t lseek(int fd, int64_t offset, int whence)');
-
-const SEEK_SET = 0;
-const SEEK_DATA = 3;
-
-function seek(fd: number, off: number, whence: number): number | null {
-  const r = Number(lseek(fd, off, whence));
-  if (r >= 0) return r;
-  const code = errnoName(koffi.errno());
-  if (code === 'ENXIO') return null; // no data at or after off
-  throw new OverlayError(code, 'lseek');
-}
+/** lseek; null when there is no data at or after `off` (ENXIO). */
+const seek = lseek;
 
 const CHUNK = 1 << 20;
 

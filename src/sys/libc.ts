@@ -29,6 +29,9 @@ const c = {
   syscall: lib.func('long syscall(long number, ...)'),
   unshare: lib.func('int unshare(int flags)'),
   flock: lib.func('int flock(int fd, int operation)'),
+  name_to_handle_at: lib.func('int name_to_handle_at(int dirfd, const char *path, void *handle, _Out_ int *mountId, int flags)'),
+  ioctl_ptr: lib.func('int ioctl(int fd, unsigned long request, void *arg)'),
+  lseek: lib.func('int64_t lseek(int fd, int64_t offset, int whence)'),
   getpagesize: lib.func('int getpagesize()'),
   open: lib.func('int open(const char *path, int flags, ...)'),
   close: lib.func('int close(int fd)'),
@@ -346,4 +349,41 @@ export function tryFlock(fd: number, exclusive: boolean, pathForErrors?: string)
 
 export function funlock(fd: number): void {
   c.flock(fd, LOCK_UN);
+}
+
+// ---- file handles, fs UUID, sparse seeks (for the engine's origin xattr and copy-up) -----------
+
+const MAX_HANDLE_SZ = 128;
+
+/** name_to_handle_at: the NFS file handle of `path` as {type, bytes}; null when the fs has none. */
+export function nameToHandle(path: string): { type: number; bytes: Buffer } | null {
+  const h = Buffer.alloc(8 + MAX_HANDLE_SZ);
+  h.writeUInt32LE(MAX_HANDLE_SZ, 0);
+  const mountId = [0];
+  if (c.name_to_handle_at(AT_FDCWD, path, h, mountId, 0) !== 0) return null;
+  const len = h.readUInt32LE(0);
+  return { type: h.readInt32LE(4), bytes: Buffer.from(h.subarray(8, 8 + len)) };
+}
+
+// _IOR(0x15, 0, struct fsuuid2 { u8 len; u8 uuid[16]; })
+const FS_IOC_GETFSUUID = 0x80111500;
+
+/** The filesystem UUID (s_uuid) of the fs holding the open `fd`; null when the fs will not say. */
+export function fsUuidOf(fd: number): Buffer | null {
+  const arg = Buffer.alloc(17);
+  arg[0] = 16;
+  if (c.ioctl_ptr(fd, FS_IOC_GETFSUUID, arg) === 0 && arg[0] === 16) return Buffer.from(arg.subarray(1, 17));
+  return null;
+}
+
+export const SEEK_SET = 0;
+export const SEEK_DATA = 3;
+export const SEEK_HOLE = 4;
+
+/** lseek; null for ENXIO (no data at or after `offset` with SEEK_DATA). */
+export function lseek(fd: number, offset: number, whence: number): number | null {
+  const r = Number(c.lseek(fd, offset, whence));
+  if (r >= 0) return r;
+  if (errnoName(koffi.errno()) === 'ENXIO') return null;
+  throwErrno('lseek');
 }
