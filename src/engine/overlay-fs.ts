@@ -81,8 +81,19 @@ export class OverlayEngine implements HandleRegistry {
     try {
       return Promise.resolve(fn());
     } catch (e) {
-      return Promise.reject(fromNodeError(e, op, { path }));
+      return Promise.reject(this.inContainerTerms(fromNodeError(e, op, { path }), path));
     }
+  }
+
+  /**
+   * A syscall failing on a layer file names the host path of that file; callers of the engine know
+   * only merged paths, and must not learn where the layers live: report the merged path instead.
+   */
+  private inContainerTerms(e: OverlayError, path: string): OverlayError {
+    const p = e.path;
+    const roots = [this.layers.upper, this.layers.workdir, ...this.layers.lowers];
+    if (p === undefined || !roots.some((r) => r !== undefined && (p === r || p.startsWith(r + '/')))) return e;
+    return new OverlayError(e.code, e.op, { path, reason: e.reason, cause: e });
   }
 
   private existing(path: string, follow: boolean, op: string): Node {
@@ -332,6 +343,9 @@ export class OverlayEngine implements HandleRegistry {
     const n = this.existing(path, follow, op);
     if (write) this.writable(op, path);
     if (this.layers.isPrivateXattr(name)) throw new OverlayError('EOPNOTSUPP', op, { path, reason: 'overlay-private-xattr' });
+    // The kernel refuses a name outside the four namespaces before anything happens (so before
+    // any copy-up here).
+    if (!/^(user|trusted|security|system)\.[^]/.test(name)) throw new OverlayError('EOPNOTSUPP', op, { path, reason: 'xattr-namespace' });
     const fmt = Number(n.st!.mode) & S_IFMT;
     if (name.startsWith('user.') && fmt !== S_IFREG && fmt !== S_IFDIR) {
       throw new OverlayError(write ? 'EPERM' : 'ENODATA', op, { path });

@@ -193,3 +193,20 @@ test('metacopy: a read handle follows the metadata copy-up and then the data cop
   }
   assert.equal(readFileSync(join(dirs.lowers[0]!, 'f'), 'utf8'), 'lower data');
 });
+
+test('an xattr name outside the four namespaces fails before any copy-up, naming the merged path', async (t) => {
+  if (!requiresRoot(t)) return;
+  const { e, dirs } = setup(t, [[{ t: 'dir', p: 'etc' }, { t: 'file', p: 'etc/f', data: 'x' }]]);
+  await assert.rejects(e.setxattr('/etc/f', 'bogus', 'v'), (err: unknown) => err instanceof OverlayError && err.code === 'EOPNOTSUPP' && err.path === '/etc/f');
+  assert.deepEqual([...snapshotDir(dirs.upper).keys()].filter((p) => p !== '/'), [], 'nothing was copied up');
+});
+
+test('a syscall failing on a layer file reports the merged path, not the host path', async (t) => {
+  if (!requiresRoot(t)) return;
+  const { e, dirs } = setup(t, [[{ t: 'file', p: 'f', data: 'x' }]]);
+  // A value larger than any filesystem takes makes the lsetxattr on the copied-up file fail.
+  const err = await e.setxattr('/f', 'user.big', Buffer.alloc(1 << 17)).then(() => null, (x: unknown) => x);
+  assert.ok(err instanceof OverlayError, `expected an OverlayError, got ${String(err)}`);
+  assert.equal(err.path, '/f');
+  assert.ok(!err.message.includes(dirs.upper), err.message);
+});
