@@ -84,18 +84,7 @@ export class CopyUp {
     try {
       const size = Number(n.st!.size);
       if (size > 0) {
-        const inFd = openSync(src, fsc.O_RDONLY | fsc.O_NOFOLLOW);
-        try {
-          const outFd = openSync(upper, fsc.O_WRONLY | fsc.O_NOFOLLOW);
-          try {
-            if (!ficlone(outFd, inFd)) copySparse(inFd, outFd, size);
-            if (this.layers.fsync) fsyncSync(outFd);
-          } finally {
-            closeSync(outFd);
-          }
-        } finally {
-          closeSync(inFd);
-        }
+        this.copyData(src, upper, size, fsc.O_WRONLY | fsc.O_NOFOLLOW);
       }
       lremovexattr(upper, this.layers.x('metacopy'));
     } catch (e) {
@@ -140,10 +129,11 @@ export class CopyUp {
     if (!dir && !meta) this.onCopiedUp(src, dest);
   }
 
-  private copyData(src: string, tmp: string, size: number): void {
+  /** Data of `src` into `dest` (opened with `flags`): reflink, else a sparse-aware copy. */
+  private copyData(src: string, dest: string, size: number, flags = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL): void {
     const inFd = openSync(src, fsc.O_RDONLY | fsc.O_NOFOLLOW);
     try {
-      const outFd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600);
+      const outFd = openSync(dest, flags, 0o600);
       try {
         if (!ficlone(outFd, inFd)) copySparse(inFd, outFd, size);
         if (this.layers.fsync) fsyncSync(outFd);
