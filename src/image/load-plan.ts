@@ -11,7 +11,8 @@ import { OverlayError } from '../errors.js';
 import { digestHex, isDigest, sha256Digest } from './digest.js';
 import type { JsonObject } from './json-types.js';
 import { formatTag, parseTagRef } from './reference.js';
-import { blobCompression, type ImageSource } from './source.js';
+import { type ImageSource } from './source.js';
+import { detectCompression } from '../archive/compression.js';
 
 export interface PlannedLayer {
   /** Member name in the source (for messages). */
@@ -65,7 +66,7 @@ async function planLayers(src: ImageSource, names: string[], blobDigests: Array<
     if (wantSize !== undefined && wantSize !== m.size) {
       throw bad(src.label, 'size-mismatch', `layer ${i} ${name}: ${m.size} bytes, descriptor says ${wantSize}`);
     }
-    const compression = await blobCompression(m.file);
+    const compression = await detectCompression(m.file);
     const diffId = diffIds[i] as string;
     if (compression === 'none' && actual !== diffId) {
       throw bad(src.label, 'diffid-mismatch', `layer ${i} ${name}: diffID ${actual} does not match rootfs.diff_ids[${i}] ${diffId} in ${configName}`);
@@ -129,6 +130,8 @@ const LAYER_TYPES = new Set([
   'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
   'application/vnd.docker.image.rootfs.diff.tar', 'application/vnd.docker.image.rootfs.diff.tar.gzip',
   'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
+  // Not in the Docker spec, but written by some tools and accepted by containerd; the bytes decide anyway.
+  'application/vnd.docker.image.rootfs.diff.tar.zstd',
 ]);
 
 interface Descriptor { mediaType: string; digest: string; size: number; annotations: Record<string, string>; platform?: JsonObject }

@@ -231,17 +231,3 @@ export async function openSource(path: string, scratch: string): Promise<ImageSo
     await rm(plain, { force: true });
   }
 }
-
-/** Compression of a layer blob from its magic bytes (gzip 1f 8b, zstd 28 b5 2f fd). */
-export async function blobCompression(file: string): Promise<'none' | 'gzip' | 'zstd'> {
-  const fh = await open(file, 'r');
-  try {
-    const b = Buffer.alloc(4);
-    const { bytesRead } = await fh.read(b, 0, 4, 0);
-    if (bytesRead >= 2 && b[0] === 0x1f && b[1] === 0x8b) return 'gzip';
-    if (bytesRead === 4 && b.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
-    return 'none';
-  } finally {
-    await fh.close();
-  }
-}

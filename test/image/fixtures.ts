@@ -69,8 +69,14 @@ export async function dockerSaveArchive(dir: string, layers: Buffer[], tag: stri
   return { archive, id, diffIds };
 }
 
-/** An OCI image layout dir; gzip layers when `gzip`; `badDiffId` replaces diff_ids[i] in the config. */
-export function ociLayout(dir: string, layers: Buffer[], refName: string, opts: { gzip?: boolean; badDiffId?: number } = {}): { id: string } {
+/** A layer blob as stored, with the media type its descriptor gives. */
+export interface LayerBlob { mediaType: string; blob: Buffer }
+
+/**
+ * An OCI image layout dir; gzip layers when `gzip`, or each layer as `blob(layer, i)` makes it;
+ * `badDiffId` replaces diff_ids[i] in the config.
+ */
+export function ociLayout(dir: string, layers: Buffer[], refName: string, opts: { gzip?: boolean; badDiffId?: number; blob?: (layer: Buffer, i: number) => LayerBlob } = {}): { id: string } {
   const blobs = join(dir, 'blobs', 'sha256');
   mkdirSync(blobs, { recursive: true });
   const put = (b: Buffer): { digest: string; size: number } => {
@@ -82,10 +88,13 @@ export function ociLayout(dir: string, layers: Buffer[], refName: string, opts: 
   if (opts.badDiffId !== undefined) diffIds[opts.badDiffId] = sha(Buffer.from('not this layer'));
   const config = imageConfig(diffIds);
   const cfg = put(config);
-  const layerDescs = layers.map((l) => ({
-    mediaType: opts.gzip === true ? 'application/vnd.oci.image.layer.v1.tar+gzip' : 'application/vnd.oci.image.layer.v1.tar',
-    ...put(opts.gzip === true ? gzipSync(l) : l),
-  }));
+  const asStored = opts.blob ?? ((l: Buffer): LayerBlob => (opts.gzip === true
+    ? { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', blob: gzipSync(l) }
+    : { mediaType: 'application/vnd.oci.image.layer.v1.tar', blob: l }));
+  const layerDescs = layers.map((l, i) => {
+    const { mediaType, blob } = asStored(l, i);
+    return { mediaType, ...put(blob) };
+  });
   const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...cfg }, layers: layerDescs }));
   const man = put(manifest);
   writeFileSync(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');

@@ -4,10 +4,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, truncateS
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { kernelOverlayWorks, requiresOverlay } from '../helpers/requires.js';
-import { ImageStore, loadImages, saveImages, removeImage, createContainer } from '../../src/image/index.js';
+import { kernelOverlayWorks, requiresCommand, requiresOverlay } from '../helpers/requires.js';
+import { gzipSync } from 'node:zlib';
+import { ImageStore, loadImages, saveImages, removeImage, createContainer, containerEngine, removeContainer } from '../../src/image/index.js';
 import { OverlayError } from '../../src/errors.js';
-import { dockerSaveArchive, ociLayout, threeLayers, layerTar, treeSnapshot, sha, imageConfig } from './fixtures.js';
+import { dockerSaveArchive, ociLayout, threeLayers, layerTar, treeSnapshot, sha, imageConfig, type LayerBlob } from './fixtures.js';
 
 /** One data root per describe block; small images built in code (fast). */
 function freshRoot(): string {
@@ -160,6 +161,40 @@ describe('load/save with small images', { skip: !kernelOverlayWorks() && process
     const r2 = await loadImages(store, ociTar);
     assert.deepEqual(r2.images, [{ id, tags: [] }]);
     assert.deepEqual(r2.messages, [`Loaded image ID: ${id}`]);
+  });
+
+  test('B22: an OCI image of gzip, zstd, zstd behind a skippable frame, plain and Docker-zstd layers loads by the magic bytes', async (t) => {
+    if (!requiresOverlay(t) || !requiresCommand(t, 'zstd')) return;
+    const zstd = (b: Buffer): Buffer => execFileSync('zstd', ['-q', '-c'], { input: b });
+    const skippable = Buffer.alloc(8 + 4);
+    skippable.writeUInt32LE(0x184d2a5e, 0);
+    skippable.writeUInt32LE(4, 4);
+    const blobs: LayerBlob[] = [];
+    const layers = await Promise.all([0, 1, 2, 3, 4].map((i) => layerTar([{ name: `b22-${i}`, content: `layer ${i}\n`.repeat(50) }])));
+    const dir = join(work, 'oci-b22');
+    const { id } = ociLayout(dir, layers, '1', {
+      blob: (l, i) => {
+        const b = [
+          { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', blob: gzipSync(l) },
+          { mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd', blob: zstd(l) },
+          // The media type says gzip; the bytes (a skippable frame, then zstd) decide.
+          { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', blob: Buffer.concat([skippable, zstd(l)]) },
+          { mediaType: 'application/vnd.oci.image.layer.v1.tar', blob: l },
+          { mediaType: 'application/vnd.docker.image.rootfs.diff.tar.zstd', blob: zstd(l) },
+        ][i] as LayerBlob;
+        blobs.push(b);
+        return b;
+      },
+    });
+    const r = await loadImages(store, dir, { repository: 'b22' });
+    assert.deepEqual(r.images, [{ id, tags: ['b22:1'] }]);
+    assert.equal(r.layersCreated.length, 5);
+    const byDiff = new Map((await store.layers()).map((l) => [l.diffId, l]));
+    for (const l of layers) assert.ok(byDiff.has(sha(l)), `a layer with diffID ${sha(l)} (the sha256 of the decompressed tar)`);
+    await createContainer(store, 'b22c', 'b22:1');
+    const fs = await containerEngine(store, 'b22c', { readonly: true });
+    for (const i of [0, 1, 2, 3, 4]) assert.equal(await fs.readFile(`/b22-${i}`, 'utf8'), `layer ${i}\n`.repeat(50), `layer ${i} (${blobs[i]?.mediaType})`);
+    await removeContainer(store, 'b22c');
   });
 
   test('an OCI blob whose bytes do not match its digest is refused; store unchanged', async (t) => {
