@@ -100,7 +100,7 @@ async function loadOne(store: ImageStore, img: PlannedImage, scratch: string, un
     const tarSplit = join(scratch, `tar-split-${digestHex(chainId)}`);
     const applied = await store.driver.createFromTar(cacheId, parent?.cacheId ?? null, layer.file, {
       tarSplitPath: tarSplit,
-      label: `layer ${i} (${layer.name})`,
+      label: layer.name,
     });
     undo.push(() => store.driver.remove(cacheId));
     if (applied.diffId !== layer.diffId) {
