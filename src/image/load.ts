@@ -9,7 +9,10 @@
  *  3. image configs (exact bytes), then tags (repositories.json) in one atomic write.
  * Any error undoes steps 2–3 in reverse (configs, layerdb entries, driver layers).
  */
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { openDecompressed } from '../archive/compression.js';
 import { OverlayError, fromNodeError } from '../errors.js';
 import { chainIds, digestHex, randomId } from './digest.js';
 import { planLoad, type PlannedImage } from './load-plan.js';
@@ -92,6 +95,19 @@ async function loadOne(store: ImageStore, img: PlannedImage, scratch: string, un
     const chainId = chains[i] as string;
     const existing = await store.meta.readLayer(chainId);
     if (existing !== null) {
+      // Docker skips a layer whose chain exists without reading it; a compressed blob's diffID is
+      // then never checked. Check it anyway, so a corrupt archive never loads (plain blobs were
+      // checked while planning).
+      if (layer.compression !== 'none') {
+        const actual = await uncompressedDigest(layer.file, layer.name);
+        if (actual !== layer.diffId) {
+          throw new OverlayError('EINVAL', 'load', {
+            layer: layer.name,
+            reason: 'diffid-mismatch',
+            detail: `layer ${i} ${layer.name}: diffID ${actual} does not match rootfs.diff_ids[${i}] ${layer.diffId}`,
+          });
+        }
+      }
       if (!result.layersCreated.includes(chainId) && !result.layersReused.includes(chainId)) result.layersReused.push(chainId);
       parent = { chainId, cacheId: existing.cacheId };
       continue;
@@ -119,4 +135,16 @@ async function loadOne(store: ImageStore, img: PlannedImage, scratch: string, un
     await store.meta.writeImageConfig(img.id, img.configBytes);
     undo.push(() => store.meta.removeImage(img.id));
   }
+}
+
+/** "sha256:<hex>" of the decompressed bytes of a layer blob. */
+async function uncompressedDigest(file: string, label: string): Promise<string> {
+  const h = createHash('sha256');
+  const { stream } = await openDecompressed(file);
+  try {
+    await pipeline(stream, h);
+  } catch (e) {
+    throw new OverlayError('EINVAL', 'load', { path: label, reason: 'layer-decompress-failed', detail: `cannot decompress ${label}: ${(e as Error).message}`, cause: e });
+  }
+  return `sha256:${h.digest('hex')}`;
 }

@@ -50,15 +50,18 @@ export async function threeLayers(): Promise<Buffer[]> {
   ];
 }
 
-/** A docker-save archive of `layers` tagged `tag`, as Docker 20.10 writes it. */
-export async function dockerSaveArchive(dir: string, layers: Buffer[], tag: string, created?: string): Promise<{ archive: string; id: string; diffIds: string[] }> {
+/**
+ * A docker-save archive of `layers` tagged `tag`, as Docker 20.10 writes it; each `layer.tar` member
+ * holds `blob(layer, i)` when given (a compressed or damaged blob), the plain layer otherwise.
+ */
+export async function dockerSaveArchive(dir: string, layers: Buffer[], tag: string, created?: string, blob?: (layer: Buffer, i: number) => Buffer): Promise<{ archive: string; id: string; diffIds: string[] }> {
   mkdirSync(dir, { recursive: true });
   const diffIds = layers.map(sha);
   const chains = chainIds(diffIds);
   const files = new Map<string, string>();
   layers.forEach((l, i) => {
     const f = join(dir, `layer${i}.tar`);
-    writeFileSync(f, l);
+    writeFileSync(f, blob === undefined ? l : blob(l, i));
     files.set(chains[i] as string, f);
   });
   const configBytes = imageConfig(diffIds, created);

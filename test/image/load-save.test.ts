@@ -134,6 +134,30 @@ describe('load/save with small images', { skip: !kernelOverlayWorks() && process
     });
   });
 
+  test('a damaged compressed layer is refused even when its chain is already stored; store unchanged', async (t) => {
+    if (!requiresOverlay(t)) return;
+    // The same diffIDs as small:1 (stored by the first test), each layer.tar gzip-compressed: the
+    // first is truncated, the second has one flipped byte inside the deflate data.
+    const damage = (l: Buffer, i: number): Buffer => {
+      const z = gzipSync(l);
+      if (i === 0) return z.subarray(0, z.length - 20);
+      const k = Math.floor(z.length / 2);
+      if (i === 1) z.writeUInt8(z.readUInt8(k) ^ 0x55, k);
+      return z;
+    };
+    const bad = await dockerSaveArchive(join(work, 'gz-damaged'), await threeLayers(), 'damaged:1', undefined, damage);
+    assert.deepEqual(bad.diffIds, small.diffIds);
+    await rejectsUnchanged(store.root, () => loadImages(store, bad.archive), (e) => {
+      assert.ok(e.reason === 'layer-decompress-failed' || e.reason === 'diffid-mismatch', `${e.reason}: ${e.message}`);
+      assert.match(e.message, /layer\.tar/);
+    });
+    // Undamaged gzip blobs of the stored chains load, reusing every layer.
+    const good = await dockerSaveArchive(join(work, 'gz-good'), await threeLayers(), 'gz:1', undefined, (l) => gzipSync(l));
+    const r = await loadImages(store, good.archive);
+    assert.deepEqual([r.layersCreated.length, r.layersReused.length], [0, 3]);
+    await removeImage(store, 'gz:1');
+  });
+
   test('unknown image refs fail with ENOENT "No such image" and change nothing', async (t) => {
     if (!requiresOverlay(t)) return;
     const check = (e: OverlayError): void => {
