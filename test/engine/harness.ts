@@ -24,6 +24,8 @@ export type LayerEntry =
   | { t: 'file'; p: string; data?: string; mode?: number; uid?: number; xattrs?: Record<string, string> }
   | { t: 'dir'; p: string; mode?: number; opaque?: string; xattrs?: Record<string, string> }
   | { t: 'symlink'; p: string; target: string }
+  /** A hard link to `target`, an earlier entry of the same layer. */
+  | { t: 'hardlink'; p: string; target: string }
   | { t: 'whiteout'; p: string }
   | { t: 'xwhiteout'; p: string }
   | { t: 'fifo'; p: string };
@@ -51,7 +53,9 @@ export type Op =
   | { op: 'readdir'; p: string }
   | { op: 'stat'; p: string }
   | { op: 'lstat'; p: string }
-  | { op: 'readlink'; p: string };
+  | { op: 'readlink'; p: string }
+  /** Whether two paths name one inode ('same' or 'different'). */
+  | { op: 'sameino'; p: string; to: string };
 
 export interface Scenario {
   /** Lower layers, topmost first. */
@@ -108,6 +112,9 @@ export function buildLayer(root: string, entries: LayerEntry[], prefix = 'truste
         break;
       case 'symlink':
         symlinkSync(e.target, p);
+        break;
+      case 'hardlink':
+        linkSync(join(root, e.target), p);
         break;
       case 'whiteout':
         mknod(p, S_IFCHR, 0, 0);
@@ -243,6 +250,7 @@ export function kernelOp(m: string, o: Op): string {
     case 'stat': return describeStat(statSync(P(o.p), { bigint: true }));
     case 'lstat': return describeStat(lstatSync(P(o.p), { bigint: true }));
     case 'readlink': return readlinkSync(P(o.p));
+    case 'sameino': return statSync(P(o.p), { bigint: true }).ino === statSync(P(o.to), { bigint: true }).ino ? 'same' : 'different';
   }
 }
 
@@ -272,6 +280,7 @@ export async function engineOp(e: OverlayEngine, o: Op): Promise<string> {
     case 'stat': return describeStat(await e.stat(P(o.p)));
     case 'lstat': return describeStat(await e.lstat(P(o.p)));
     case 'readlink': return e.readlink(P(o.p));
+    case 'sameino': return (await e.stat(P(o.p))).ino === (await e.stat(P(o.to))).ino ? 'same' : 'different';
   }
 }
 

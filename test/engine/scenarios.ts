@@ -118,6 +118,69 @@ export const scenarios: Record<string, Scenario> = {
     lowers: [base],
     ops: [{ op: 'link', p: 'f', to: 'd/f-link' }, { op: 'append', p: 'd/f-link', data: '+' }, { op: 'read', p: 'f' }, { op: 'lstat', p: 'f' }],
   },
+  'B03: an upper opaque dir hides the whole lower subtree, deep paths looked up first': {
+    lowers: [[{ t: 'file', p: 'a/b/c/f', data: 'low' }, { t: 'file', p: 'a/b/g', data: 'g' }, { t: 'file', p: 'a/x', data: 'x' }]],
+    upper: [{ t: 'dir', p: 'a', opaque: 'y' }, { t: 'dir', p: 'a/b' }, { t: 'file', p: 'a/top', data: 't' }],
+    ops: [
+      { op: 'stat', p: 'a/b/c' }, { op: 'stat', p: 'a/b/c/f' }, { op: 'read', p: 'a/b/c/f' }, { op: 'lstat', p: 'a/b/g' },
+      { op: 'write', p: 'a/b/c/new', data: 'n' }, { op: 'unlink', p: 'a/x' }, { op: 'readdir', p: 'a/b' }, { op: 'readdir', p: 'a' },
+      { op: 'mkdir', p: 'a/b/c' }, { op: 'readdir', p: 'a/b/c' }, { op: 'stat', p: 'a/b/c/f' }, { op: 'rmdir', p: 'a/b/c' }, { op: 'rmdir', p: 'a/b' },
+    ],
+  },
+  'B03: an opaque dir in a middle lower hides everything below it, whatever the lookup order': {
+    lowers: [
+      [{ t: 'file', p: 'a/b/keep', data: 'k' }],
+      [{ t: 'dir', p: 'a', opaque: 'y' }, { t: 'file', p: 'a/mid', data: 'm' }],
+      [{ t: 'file', p: 'a/b/c/f', data: 'low' }, { t: 'file', p: 'a/b/old', data: 'o' }, { t: 'file', p: 'a/x', data: 'x' }, { t: 'file', p: 'z/deep/f', data: 'z' }],
+    ],
+    ops: [
+      { op: 'read', p: 'a/b/c/f' }, { op: 'stat', p: 'a/b/c' }, { op: 'stat', p: 'a/b/old' }, { op: 'readdir', p: 'a/b' }, { op: 'read', p: 'a/b/keep' },
+      { op: 'readdir', p: 'a' }, { op: 'stat', p: 'a/x' }, { op: 'read', p: 'z/deep/f' }, { op: 'unlink', p: 'a/b/keep' }, { op: 'rmdir', p: 'a/b' },
+      { op: 'mkdir', p: 'a/b' }, { op: 'readdir', p: 'a/b' }, { op: 'stat', p: 'a/b/old' }, { op: 'rename', p: 'a/mid', to: 'a/b/old' }, { op: 'readdir', p: 'a' },
+    ],
+  },
+  'B11: aliases of a lower hard link (nlink 3) through copy-up, overwrite and delete of one alias': {
+    lowers: [[{ t: 'file', p: 'a', data: 'shared' }, { t: 'hardlink', p: 'b', target: 'a' }, { t: 'hardlink', p: 'd/c', target: 'a' }, { t: 'file', p: 'o', data: 'other' }]],
+    ops: [
+      { op: 'sameino', p: 'a', to: 'b' }, { op: 'lstat', p: 'b' }, { op: 'append', p: 'a', data: '+' }, { op: 'read', p: 'a' }, { op: 'read', p: 'b' },
+      { op: 'sameino', p: 'a', to: 'b' }, { op: 'sameino', p: 'b', to: 'd/c' }, { op: 'lstat', p: 'a' }, { op: 'lstat', p: 'd/c' },
+      { op: 'rename', p: 'o', to: 'd/c' }, { op: 'read', p: 'b' }, { op: 'lstat', p: 'b' }, { op: 'unlink', p: 'b' }, { op: 'read', p: 'a' }, { op: 'lstat', p: 'a' },
+      { op: 'readdir', p: '' },
+    ],
+  },
+  'B11: upper hard-link aliases keep their inode when another alias is renamed over or unlinked': {
+    lowers: [base],
+    upper: [{ t: 'file', p: 'x', data: 'xx' }, { t: 'hardlink', p: 'y', target: 'x' }, { t: 'hardlink', p: 'z', target: 'x' }, { t: 'file', p: 'w', data: 'ww' }],
+    ops: [
+      { op: 'sameino', p: 'x', to: 'y' }, { op: 'rename', p: 'w', to: 'x' }, { op: 'read', p: 'y' }, { op: 'sameino', p: 'y', to: 'z' }, { op: 'lstat', p: 'z' },
+      { op: 'unlink', p: 'y' }, { op: 'lstat', p: 'z' }, { op: 'read', p: 'z' }, { op: 'link', p: 'z', to: 'y2' }, { op: 'link', p: 'f', to: 'f2' },
+      { op: 'write', p: 'x', data: 'replaced' }, { op: 'read', p: 'z' }, { op: 'sameino', p: 'z', to: 'y2' }, { op: 'rename', p: 'f2', to: 'z' },
+      { op: 'lstat', p: 'y2' }, { op: 'read', p: 'y2' }, { op: 'sameino', p: 'f', to: 'z' }, { op: 'unlink', p: 'f' }, { op: 'lstat', p: 'z' },
+    ],
+  },
+  'B38: creating over an upper whiteout clears it; a dir over a whiteout is opaque; renames leave whiteouts': {
+    lowers: [base],
+    upper: [
+      { t: 'whiteout', p: 'f' }, { t: 'whiteout', p: 'd' }, { t: 'whiteout', p: 'lnk' }, { t: 'whiteout', p: 'test' },
+      { t: 'whiteout', p: 'empty' }, { t: 'whiteout', p: 'dangling' }, { t: 'whiteout', p: 'ro' },
+    ],
+    ops: [
+      { op: 'stat', p: 'f' }, { op: 'readdir', p: '' }, { op: 'write', p: 'f', data: 'new' }, { op: 'mkdir', p: 'd' }, { op: 'readdir', p: 'd' },
+      { op: 'stat', p: 'd/x' }, { op: 'symlink', p: 'lnk', target: 'f' }, { op: 'mkfifo', p: 'test' }, { op: 'link', p: 'f', to: 'empty' },
+      { op: 'rename', p: 'root/test', to: 'dangling' }, { op: 'rename', p: 'owned', to: 'moved' }, { op: 'mkdir', p: 'ro' },
+      { op: 'readdir', p: '' }, { op: 'readdir', p: 'root' }, { op: 'read', p: 'dangling' },
+    ],
+  },
+  'B38: creating over a whiteout in a lower layer; rename of a lower file over a lower whiteout': {
+    lowers: [
+      [{ t: 'whiteout', p: 'd' }, { t: 'whiteout', p: 'f' }, { t: 'file', p: 'g', data: 'g' }],
+      [{ t: 'file', p: 'd/x', data: 'x' }, { t: 'file', p: 'f', data: 'f' }, { t: 'file', p: 'h', data: 'h' }],
+    ],
+    ops: [
+      { op: 'mkdir', p: 'd' }, { op: 'readdir', p: 'd' }, { op: 'stat', p: 'd/x' }, { op: 'rename', p: 'g', to: 'f' }, { op: 'read', p: 'f' },
+      { op: 'stat', p: 'g' }, { op: 'rename', p: 'h', to: 'g' }, { op: 'readdir', p: '' },
+    ],
+  },
   'special files and symlinks': {
     lowers: [base],
     ops: [
