@@ -14,7 +14,8 @@ import { applyLayer, assembleLayer } from '../../src/archive/apply-layer.js';
 import { OverlayError } from '../../src/errors.js';
 import { lgetxattr, major, minor } from '../../src/sys/libc.js';
 import { requiresCommand, requiresOverlay, requiresRoot, tempDir } from '../helpers/requires.js';
-import { tarOf, type TarEntrySpec } from '../helpers/tar-builder.js';
+import { tarEntry, tarOf, type TarEntrySpec } from '../helpers/tar-builder.js';
+import { OverlayEngine } from '../../src/engine/index.js';
 
 let seq = 0;
 /** Apply `layer` into `dest` (created when missing); returns the result. */
@@ -446,4 +447,197 @@ test('B31: in a user namespace the FIFO is created and device nodes are skipped,
   assert.ok(lstatSync(join(dest, 'run/fifo')).isFIFO());
   assert.deepEqual(readdirSync(join(dest, 'dev')), []);
   assert.equal(readFileSync(join(dest, 'etc/hosts'), 'utf8'), 'h');
+});
+
+test('B03: an opaque marker hides the whole lower subtree, whatever the entry and lookup order (kernel and engine)', async (t) => {
+  if (!requiresOverlay(t)) return;
+  const root = tempDir(t);
+  const l1 = join(root, 'b03-l1');
+  const l2 = join(root, 'b03-l2');
+  await applyInto(root, l1, [
+    { name: 'a/b/c/f', body: 'low' }, { name: 'a/b/old', body: 'o' }, { name: 'a/x', body: 'x' }, { name: 'keep/k', body: 'k' },
+  ]);
+  // The deep entry comes first, the marker in the middle, the dir entry itself last.
+  await applyInto(root, l2, [{ name: 'a/b/c/new', body: 'new' }, { name: 'a/.wh..wh..opq' }, { name: 'a/b/' }, { name: 'a/', mode: 0o750 }]);
+  assert.equal(lgetxattr(join(l2, 'a'), 'trusted.overlay.opaque')?.toString(), 'y');
+  assert.equal(lgetxattr(join(l2, 'a/b'), 'trusted.overlay.opaque'), null, 'only the marked dir is opaque');
+  assert.deepEqual(readdirSync(join(l2, 'a')), ['b']);
+  const m = mountOverlay(t, root, [l2, l1]);
+  // Deep paths first, before any listing of their parents.
+  for (const p of ['a/b/c/f', 'a/b/old', 'a/x']) assert.ok(!existsSync(join(m, p)), `${p} is hidden (kernel)`);
+  assert.equal(readFileSync(join(m, 'a/b/c/new'), 'utf8'), 'new');
+  assert.deepEqual(readdirSync(join(m, 'a/b/c')), ['new']);
+  assert.deepEqual(readdirSync(join(m, 'a/b')), ['c']);
+  assert.deepEqual(readdirSync(join(m, 'a')), ['b']);
+  assert.deepEqual(readdirSync(m).sort(), ['a', 'keep']);
+  // The engine over the same diff dirs, in a fresh instance per lookup order.
+  const eng = (): OverlayEngine => new OverlayEngine({ lowers: [l2, l1] });
+  for (const p of ['/a/b/c/f', '/a/b/old', '/a/x']) {
+    await assert.rejects(eng().stat(p), { code: 'ENOENT' }, `${p} is hidden (engine, looked up first)`);
+  }
+  const e = eng();
+  assert.deepEqual(await e.readdir('/a/b/c'), ['new']);
+  assert.deepEqual(await e.readdir('/a/b'), ['c']);
+  assert.deepEqual(await e.readdir('/a'), ['b']);
+  await assert.rejects(e.stat('/a/b/c/f'), { code: 'ENOENT' });
+  assert.equal(await e.readFile('/keep/k', 'utf8'), 'k');
+});
+
+test('B11: link aliases keep sharing their inode when a later entry replaces another alias', async (t) => {
+  if (!requiresRoot(t)) return;
+  const root = tempDir(t);
+  const dest = join(root, 'd');
+  const split = join(root, 'b11.split');
+  const layer = tarOf([
+    { name: 'a', body: 'shared' },
+    { name: 'b', type: 'link', linkname: 'a' },
+    { name: 'c', type: 'link', linkname: 'a' },
+    { name: 'd', type: 'link', linkname: 'a' },
+    { name: 'e', type: 'link', linkname: 'a' },
+    { name: 'a', body: 'new a' }, // a regular file replaces alias a
+    { name: 'b', type: 'symlink', linkname: 'a' }, // a symlink replaces alias b
+    { name: 'd/' }, // a directory replaces alias d
+    { name: 'other', body: 'other' },
+    { name: 'e', type: 'link', linkname: 'other' }, // a link to another file replaces alias e
+    { name: 'f', type: 'link', linkname: 'c' }, // a new alias through a survivor
+  ]);
+  const { r } = await applyInto(root, dest, layer, { tarSplitPath: split });
+  const st = (p: string) => lstatSync(join(dest, p));
+  assert.equal(readFileSync(join(dest, 'a'), 'utf8'), 'new a');
+  assert.equal(st('a').nlink, 1);
+  assert.equal(readlinkSync(join(dest, 'b')), 'a');
+  assert.ok(st('d').isDirectory());
+  assert.equal(readFileSync(join(dest, 'c'), 'utf8'), 'shared', 'replacing an alias never writes through the shared inode');
+  assert.equal(st('c').ino, st('f').ino);
+  assert.equal(st('c').nlink, 2);
+  assert.equal(st('e').ino, st('other').ino);
+  assert.equal(st('other').nlink, 2);
+  assert.notEqual(st('a').ino, st('c').ino);
+  assert.equal(sha256(await assembled(split, dest)), sha256(layer), 'the layer re-assembles byte for byte');
+  assert.equal(r.diffId, `sha256:${sha256(layer)}`);
+});
+
+test('B11: a later layer that replaces or deletes one alias leaves the others intact (kernel merged view)', async (t) => {
+  if (!requiresOverlay(t)) return;
+  const root = tempDir(t);
+  const l1 = join(root, 'l1');
+  const l2 = join(root, 'l2');
+  await applyInto(root, l1, [{ name: 'bin/a', body: 'v1' }, { name: 'bin/b', type: 'link', linkname: 'bin/a' }, { name: 'bin/c', type: 'link', linkname: 'bin/a' }]);
+  await applyInto(root, l2, [{ name: 'bin/a', body: 'v2!' }, { name: 'bin/.wh.b' }]);
+  assert.equal(lstatSync(join(l1, 'bin/a')).nlink, 3, 'the lower layer is untouched');
+  assert.equal(readFileSync(join(l1, 'bin/a'), 'utf8'), 'v1');
+  const m = mountOverlay(t, root, [l2, l1]);
+  assert.equal(readFileSync(join(m, 'bin/a'), 'utf8'), 'v2!');
+  assert.ok(!existsSync(join(m, 'bin/b')));
+  assert.equal(readFileSync(join(m, 'bin/c'), 'utf8'), 'v1');
+});
+
+test('B14: absolute symlinks are stored verbatim; an entry written through one lands in the root or is refused', async (t) => {
+  if (!requiresRoot(t)) return;
+  const root = tempDir(t);
+  const host = join(root, 'host-dir'); // exists on the host at this absolute path
+  mkdirSync(host);
+  const dest = join(root, 'd');
+  const long = `/${'l'.repeat(150)}/target`;
+  await applyInto(root, dest, [
+    { name: 'lib', type: 'symlink', linkname: '/usr/lib' },
+    { name: 'etc/passwd-link', type: 'symlink', linkname: '/etc/passwd' },
+    { name: 'hostlink', type: 'symlink', linkname: host },
+    { name: 'long', type: 'symlink', linkname: long },
+    { name: 'usr/lib/x.so', body: 'so' },
+  ]);
+  assert.equal(readlinkSync(join(dest, 'lib')), '/usr/lib');
+  assert.equal(readlinkSync(join(dest, 'etc/passwd-link')), '/etc/passwd');
+  assert.equal(readlinkSync(join(dest, 'hostlink')), host);
+  assert.equal(readlinkSync(join(dest, 'long')), long);
+  // Writing through an absolute symlink, in the same layer or from an earlier one (flattened root):
+  // refused, or (if ever resolved) inside the root at <root><host path>, never on the host.
+  const attempts: Array<[TarEntrySpec[], string]> = [
+    [[{ name: 'hostlink', type: 'symlink', linkname: host }, { name: 'hostlink/evil', body: 'x' }], 'evil'],
+    [[{ name: 'lib', type: 'symlink', linkname: host }, { name: 'lib/sub/evil', body: 'x' }], 'sub/evil'],
+    [[{ name: 'x', body: 'x' }, { name: 'hl', type: 'symlink', linkname: host }, { name: 'evil', type: 'link', linkname: 'hl/x' }], 'x'],
+  ];
+  const landedOrRefused = async (d: string, entries: TarEntrySpec[], inside: string): Promise<void> => {
+    let err: unknown;
+    try {
+      await applyInto(root, d, entries);
+    } catch (e) {
+      err = e;
+    }
+    if (err === undefined) {
+      assert.ok(lstatSync(join(d, host.slice(1), inside)).isFile(), `${JSON.stringify(entries)} landed inside the root`);
+    } else {
+      assert.ok(err instanceof OverlayError, String(err));
+      assert.equal(err.code, 'EINVAL', err.message);
+      assert.match(String(err.reason), /through-symlink/);
+    }
+  };
+  for (const [entries, inside] of attempts) await landedOrRefused(join(root, `attempt-${seq}`), entries, inside);
+  await landedOrRefused(dest, [{ name: 'hostlink/evil', body: 'x' }], 'evil');
+  assert.deepEqual(readdirSync(host), [], 'nothing was written on the host');
+});
+
+test('B19: names are bytes — invalid UTF-8 and newlines are applied and re-assemble exactly; an empty name is refused', async (t) => {
+  if (!requiresRoot(t)) return;
+  const root = tempDir(t);
+  const bad = Buffer.from([0x66, 0xff, 0x0a, 0x67]); // "f\xff\ng"
+  const latin = Buffer.from([0x63, 0xe9, 0x2e, 0x74, 0x78, 0x74]); // "c\xe9.txt" (Latin-1 é)
+  const wh = Buffer.from([0x77, 0xfe]); // "w\xfe", whited out
+  const nl = 'new\nline';
+  const dest = join(root, 'd');
+  const split = join(root, 'b19.split');
+  const layer = Buffer.concat([
+    tarEntry({ name: 'x', body: 'pax path', pax: { path: Buffer.concat([Buffer.from('dir/'), bad]) } }),
+    rawNameEntry(latin, 'header name'),
+    tarEntry({ name: nl, body: 'newline' }),
+    tarEntry({ name: 'lnk', type: 'symlink', pax: { linkpath: bad } }),
+    tarEntry({ name: 'hard', type: 'link', pax: { linkpath: Buffer.concat([Buffer.from('dir/'), bad]) } }),
+    tarEntry({ name: 'y', pax: { path: Buffer.concat([Buffer.from('.wh.'), wh]) } }),
+    Buffer.alloc(1024),
+  ]);
+  const { r } = await applyInto(root, dest, layer, { tarSplitPath: split });
+  const names = (p: string): Buffer[] => readdirSync(Buffer.from(p), { encoding: 'buffer' }).sort(Buffer.compare);
+  assert.deepEqual(names(join(dest, 'dir')), [bad]);
+  assert.equal(readFileSync(Buffer.concat([Buffer.from(`${dest}/dir/`), bad]), 'utf8'), 'pax path');
+  assert.equal(readFileSync(join(dest, nl), 'utf8'), 'newline');
+  assert.ok(names(dest).some((n) => n.equals(latin)), 'the Latin-1 header name is kept as its bytes');
+  assert.equal(readFileSync(Buffer.concat([Buffer.from(`${dest}/`), latin]), 'utf8'), 'header name');
+  assert.deepEqual(readlinkSync(join(dest, 'lnk'), { encoding: 'buffer' }), bad);
+  assert.ok(lstatSync(Buffer.concat([Buffer.from(`${dest}/`), wh])).isCharacterDevice(), 'the whiteout device has the raw name');
+  assert.equal(lstatSync(join(dest, 'hard')).ino, lstatSync(Buffer.concat([Buffer.from(`${dest}/dir/`), bad])).ino);
+  assert.equal(sha256(await assembled(split, dest)), sha256(layer), 'the layer re-assembles byte for byte');
+  assert.equal(r.diffId, `sha256:${sha256(layer)}`);
+  for (const empty of [[{ name: '', body: 'x' }], [{ name: '', type: 'dir' }], [{ name: 'x', body: 'x', pax: { path: '' } }]] as TarEntrySpec[][]) {
+    const { dest: d } = await expectRefused(root, empty, 'EINVAL', 'tar-entry-empty-name');
+    assert.deepEqual(readdirSync(d), []);
+  }
+});
+
+/** A plain ustar entry whose header name field holds `name` as raw bytes. */
+function rawNameEntry(name: Buffer, body: string): Buffer {
+  const e = tarEntry({ name: 'N'.repeat(name.length), body });
+  name.copy(e, 0);
+  // Fix the checksum for the new name bytes.
+  e.fill(32, 148, 156);
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += e[i] as number;
+  e.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'latin1');
+  return e;
+}
+
+test('B24: security.capability v2 and v3 headers are applied as given (read back byte for byte)', async (t) => {
+  if (!requiresRoot(t)) return;
+  const root = tempDir(t);
+  const dest = join(root, 'd');
+  const v2 = Buffer.from('0100000200200000000000000000000000000000', 'hex'); // cap_net_bind_service, effective
+  const v3 = Buffer.concat([Buffer.from('010000032000000000000000000000000000000000000000', 'hex')]);
+  v3[0] = 0x01;
+  v3.writeUInt32LE(0x400, 4); // cap_net_bind_service permitted
+  v3.writeUInt32LE(100000, 20); // rootid of a user namespace
+  await applyInto(root, dest, [
+    { name: 'bin/v2', body: 'x', xattrs: { 'security.capability': v2 } },
+    { name: 'bin/v3', body: 'x', xattrs: { 'security.capability': v3 } },
+  ]);
+  assert.deepEqual(lgetxattr(join(dest, 'bin/v2'), 'security.capability'), v2);
+  assert.deepEqual(lgetxattr(join(dest, 'bin/v3'), 'security.capability'), v3);
 });
