@@ -6,6 +6,8 @@
  * Confinement needs no extra syscalls: a map of what this extractor created (dir / symlink / other)
  * answers "is this parent a real directory?"; paths it did not create are lstat'ed (non-empty dest).
  * Docker's native ApplyDiff semantics (overlay whiteout conversion) apply; see applyEntry for details.
+ * Names are byte strings (tar-reader's byteName): paths are built from their bytes, so a name that is
+ * not UTF-8, or holds a newline, is created exactly as the tar has it (B19).
  */
 import {
   closeSync,
@@ -27,10 +29,11 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { OverlayError, fromNodeError, hasCode } from '../errors.js';
-import { S_IFBLK, S_IFCHR, S_IFIFO, fsetxattr, futimesNs, lsetxattr, lutimesNs, mknod, timespecFromNs } from '../sys/libc.js';
+import { S_IFBLK, S_IFCHR, S_IFIFO, fsetxattr, futimesNs, lsetxattr, lutimesNs, mknod, pathText, timespecFromNs, type CPath } from '../sys/libc.js';
 import { baseOf, cleanEntryPath, isWithin, parentOf } from './entry-path.js';
 import { TarSplitRecorder } from './tar-split.js';
 import { TarEntryStream, type TarEntry } from './tar-reader-stream.js';
+import { nameBytes, nameText } from './tar-reader.js';
 
 export interface ExtractParams {
   /** Uncompressed tar. */
@@ -115,6 +118,7 @@ class Extractor {
   private readonly egid: number;
   private lastDir = '';
   private readonly opaqueName: string;
+  private destBytes: Buffer | undefined;
 
   constructor(private readonly p: ExtractParams) {
     this.rec = p.tarSplitPath !== undefined ? new TarSplitRecorder() : undefined;
@@ -126,7 +130,7 @@ class Extractor {
   // ---- errors ---------------------------------------------------------------------------------
 
   private refuse(entry: string, reason: string, detail: string, code = 'EINVAL'): never {
-    throw new OverlayError(code, 'applyLayer', { path: entry, dest: this.p.destDir, layer: this.p.label, reason, detail });
+    throw new OverlayError(code, 'applyLayer', { path: nameText(entry), dest: this.p.destDir, layer: this.p.label, reason, detail });
   }
 
   // ---- main loop --------------------------------------------------------------------------------
@@ -174,8 +178,13 @@ class Extractor {
 
   // ---- paths ----------------------------------------------------------------------------------
 
-  private abs(rel: string): string {
-    return rel === '' ? this.p.destDir : join(this.p.destDir, rel);
+  /** The path of `rel` under the dest: a string for ASCII names (the common case), else its bytes. */
+  private abs(rel: string): CPath {
+    if (rel === '') return this.p.destDir;
+    // eslint-disable-next-line no-control-regex
+    if (/^[\x00-\x7f]*$/.test(rel)) return join(this.p.destDir, rel);
+    this.destBytes ??= Buffer.from(join(this.p.destDir, '/'));
+    return Buffer.concat([this.destBytes, nameBytes(rel)]);
   }
 
   /** What is at `rel`: from our map, or (only when the dest was not empty) from lstat. */
@@ -204,8 +213,8 @@ class Extractor {
       this.lastDir = rel;
       return;
     }
-    if (k === SYMLINK) this.refuse(entry, 'tar-entry-through-symlink', `parent ${JSON.stringify(rel)} is a symlink`);
-    if (k === OTHER) this.refuse(entry, 'tar-entry-parent-not-dir', `parent ${JSON.stringify(rel)} is not a directory`, 'ENOTDIR');
+    if (k === SYMLINK) this.refuse(entry, 'tar-entry-through-symlink', `parent ${JSON.stringify(nameText(rel))} is a symlink`);
+    if (k === OTHER) this.refuse(entry, 'tar-entry-parent-not-dir', `parent ${JSON.stringify(nameText(rel))} is not a directory`, 'ENOTDIR');
     this.ensureDir(parentOf(rel), entry);
     const abs = this.abs(rel);
     mkdirSync(abs, 0o755);
@@ -220,8 +229,8 @@ class Extractor {
     while (i >= 0) {
       const dir = rel.slice(0, i);
       const k = this.kindOf(dir);
-      if (k === SYMLINK) this.refuse(entry, 'tar-entry-link-through-symlink', `hard link target ${JSON.stringify(rel)} lies under the symlink ${JSON.stringify(dir)}`);
-      if (k !== DIR) this.refuse(entry, 'hardlink-target-missing', `hard link target ${JSON.stringify(rel)} does not exist in this layer`, 'ENOENT');
+      if (k === SYMLINK) this.refuse(entry, 'tar-entry-link-through-symlink', `hard link target ${JSON.stringify(nameText(rel))} lies under the symlink ${JSON.stringify(nameText(dir))}`);
+      if (k !== DIR) this.refuse(entry, 'hardlink-target-missing', `hard link target ${JSON.stringify(nameText(rel))} does not exist in this layer`, 'ENOENT');
       i = rel.indexOf('/', i + 1);
     }
   }
@@ -285,8 +294,9 @@ class Extractor {
   // ---- entries ----------------------------------------------------------------------------------
 
   private applyEntry(e: TarEntry): void {
+    if (e.name === '') this.refuse(e.name, 'tar-entry-empty-name', 'an entry has an empty name');
     const rel = cleanEntryPath(e.name);
-    if (rel === null) this.refuse(e.name, 'tar-entry-escapes-root', `invalid entry name ${JSON.stringify(e.name)}: breakout`);
+    if (rel === null) this.refuse(e.name, 'tar-entry-escapes-root', `invalid entry name ${JSON.stringify(nameText(e.name))}: breakout`);
     for (const [k] of e.xattrs) {
       if (k.startsWith('trusted.overlay.') || k.startsWith('user.overlay.')) {
         this.refuse(e.name, 'tar-entry-overlay-xattr', `entry carries the overlay-private xattr ${k}`);
@@ -296,7 +306,7 @@ class Extractor {
       this.place(e, rel);
     } catch (err) {
       if (err instanceof OverlayError) throw err;
-      throw fromNodeError(err, 'applyLayer', { path: this.abs(rel), layer: this.p.label });
+      throw fromNodeError(err, 'applyLayer', { path: pathText(this.abs(rel)), layer: this.p.label });
     }
     this.tar.endEntry(e.size);
   }
@@ -304,7 +314,7 @@ class Extractor {
   /** Create entry `e` at clean path `rel` (its content is consumed here; padding by the caller). */
   private place(e: TarEntry, rel: string): void {
     if (!KNOWN_TYPES.has(e.type)) {
-      this.tar.bad('tar-entry-unsupported-type', `entry ${JSON.stringify(e.name)} has unsupported type ${JSON.stringify(e.type)}`, 'EINVAL', e.offset);
+      this.tar.bad('tar-entry-unsupported-type', `entry ${JSON.stringify(nameText(e.name))} has unsupported type ${JSON.stringify(e.type)}`, 'EINVAL', e.offset);
     }
     if (rel === '') {
       // The layer root: Docker skips a "." directory entry; its metadata never reaches the diff dir.
@@ -348,7 +358,7 @@ class Extractor {
   /** `.wh..wh..opq` → opaque xattr on the parent; `.wh.<name>` → 0/0 char device `<name>`. */
   private whiteout(e: TarEntry, rel: string, base: string): void {
     if (base === '.wh.' || base === '.wh..' || base === '.wh...') {
-      this.refuse(e.name, 'tar-invalid-whiteout', `invalid whiteout entry ${JSON.stringify(e.name)}`);
+      this.refuse(e.name, 'tar-invalid-whiteout', `invalid whiteout entry ${JSON.stringify(nameText(e.name))}`);
     }
     const parent = parentOf(rel);
     this.ensureDir(parent, e.name);
@@ -385,7 +395,7 @@ class Extractor {
           try {
             unlinkSync(this.abs(w));
           } catch (e) {
-            throw fromNodeError(e, 'applyLayer', { path: this.abs(w), layer: this.p.label });
+            throw fromNodeError(e, 'applyLayer', { path: pathText(this.abs(w)), layer: this.p.label });
           }
           this.forget(w);
           break;
@@ -451,24 +461,24 @@ class Extractor {
 
   private symlink(e: TarEntry, rel: string): void {
     const abs = this.abs(rel);
-    symlinkSync(e.linkname, abs);
+    symlinkSync(nameBytes(e.linkname), abs);
     if (this.needChown(e.uid, e.gid)) lchownSync(abs, e.uid, e.gid);
     for (const [k, v] of e.xattrs) this.setXattr(() => lsetxattr(abs, k, v));
     const m = clampTime(e.mtimeNs);
     lutimesNs(abs, timespecFromNs(maxNs(clampTime(e.atimeNs), m)), timespecFromNs(m));
     this.mark(rel, SYMLINK);
-    this.addInode(rel, e, Buffer.byteLength(e.linkname), true);
+    this.addInode(rel, e, e.linkname.length, true);
   }
 
   private hardlink(e: TarEntry, rel: string): void {
     const target = cleanEntryPath(e.linkname);
     if (target === null || target === '') {
-      this.refuse(e.name, 'tar-entry-link-escapes-root', `invalid hard link target ${JSON.stringify(e.linkname)}: breakout`);
+      this.refuse(e.name, 'tar-entry-link-escapes-root', `invalid hard link target ${JSON.stringify(nameText(e.linkname))}: breakout`);
     }
     this.checkAncestors(target, e.name);
     const tk = this.kindOf(target);
-    if (tk === undefined) this.refuse(e.name, 'hardlink-target-missing', `hard link target ${JSON.stringify(e.linkname)} does not exist in this layer`, 'ENOENT');
-    if (tk === DIR) this.refuse(e.name, 'tar-entry-link-to-dir', `hard link target ${JSON.stringify(e.linkname)} is a directory`, 'EPERM');
+    if (tk === undefined) this.refuse(e.name, 'hardlink-target-missing', `hard link target ${JSON.stringify(nameText(e.linkname))} does not exist in this layer`, 'ENOENT');
+    if (tk === DIR) this.refuse(e.name, 'tar-entry-link-to-dir', `hard link target ${JSON.stringify(nameText(e.linkname))} is a directory`, 'EPERM');
     const abs = this.abs(rel);
     linkSync(this.abs(target), abs);
     this.mark(rel, tk);
@@ -549,7 +559,7 @@ class Extractor {
         lutimesNs(abs, timespecFromNs(d.atimeNs), timespecFromNs(d.mtimeNs));
       } catch (err) {
         if (err instanceof OverlayError) throw err;
-        throw fromNodeError(err, 'applyLayer', { path: abs, layer: this.p.label });
+        throw fromNodeError(err, 'applyLayer', { path: pathText(abs), layer: this.p.label });
       }
     }
   }

@@ -8,13 +8,14 @@
 import { readSync, writeSync } from 'node:fs';
 import { createHash, type Hash } from 'node:crypto';
 import { OverlayError } from '../errors.js';
-import { BLOCK, TarFormatError, checksumOk, emptyPax, isZeroBlock, parseHeader, parsePax, utf8Name, type PaxRecords } from './tar-reader.js';
+import { BLOCK, TarFormatError, checksumOk, emptyPax, isZeroBlock, parseHeader, parsePax, byteName, nameText, type PaxRecords } from './tar-reader.js';
 import type { TarSplitRecorder } from './tar-split.js';
 
 const WINDOW = 4 << 20;
 const MAX_WRITE = 32 << 10;
 
 /** One logical tar entry. Types are normalised: '\0' and '7' read as '0', an old '\0' dir as '5'. */
+/** One entry; `name` and `linkname` are byte strings (see byteName in tar-reader.ts). */
 export interface TarEntry {
   name: string;
   type: string;
@@ -178,19 +179,14 @@ export class TarEntryStream {
         } else if (t === 'L' || t === 'K') {
           let end = data.indexOf(0);
           if (end < 0) end = data.length;
-          try {
-            const s = utf8Name(data.subarray(0, end), 'GNU long name');
-            if (t === 'L') longName = s;
-            else longLink = s;
-          } catch (e) {
-            if (e instanceof TarFormatError) this.bad(e.reason, e.message, 'EINVAL', at);
-            throw e;
-          }
+          const s = byteName(data.subarray(0, end));
+          if (t === 'L') longName = s;
+          else longLink = s;
         }
         // 'g' (PAX global header): skipped, as Docker does.
         continue;
       }
-      if (t === 'S' || pax?.sparse) this.bad('tar-sparse-unsupported', `sparse entry ${JSON.stringify(h.name)} is not supported`, 'EOPNOTSUPP', at);
+      if (t === 'S' || pax?.sparse) this.bad('tar-sparse-unsupported', `sparse entry ${JSON.stringify(nameText(h.name))} is not supported`, 'EOPNOTSUPP', at);
       let type = t;
       if (t === '\0' || t === '7') type = '0';
       if (t === '\0' && h.name.endsWith('/')) type = '5';

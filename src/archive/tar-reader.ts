@@ -5,7 +5,6 @@
  * Pure functions over a Buffer: no I/O here, so the extractor decides how bytes are read. Malformed
  * input throws TarFormatError, which the extractor turns into an OverlayError naming layer + offset.
  */
-import { isUtf8 } from 'node:buffer';
 
 export const BLOCK = 512;
 
@@ -17,6 +16,7 @@ export class TarFormatError extends Error {
   }
 }
 
+/** Names and link names here are byte strings (see byteName). */
 export interface RawHeader {
   /** Name with the ustar prefix joined (ustar format only). */
   name: string;
@@ -104,10 +104,24 @@ function cstr(buf: Buffer, off: number, len: number): Buffer {
   return buf.subarray(off, end);
 }
 
-/** Bytes → string; names must be UTF-8 (a lossy decode would write to a different path). */
-export function utf8Name(b: Buffer, what: string): string {
-  if (!isUtf8(b)) throw new TarFormatError('tar-entry-name-not-utf8', `${what} is not valid UTF-8: ${JSON.stringify(b.toString('latin1'))}`);
-  return b.toString('utf8');
+/**
+ * Name bytes → a byte string: one UTF-16 code unit per byte (latin1), so every name round-trips
+ * exactly, UTF-8 or not (a Linux name is bytes, B19). `nameBytes` turns it back into the bytes and
+ * `nameText` into readable text for messages.
+ */
+export function byteName(b: Buffer): string {
+  return b.toString('latin1');
+}
+
+/** The bytes of a byte-string name. */
+export function nameBytes(s: string): Buffer {
+  return Buffer.from(s, 'latin1');
+}
+
+/** A byte-string name as text for messages (UTF-8 decoded; invalid bytes shown as U+FFFD). */
+export function nameText(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /^[\x00-\x7f]*$/.test(s) ? s : nameBytes(s).toString('utf8');
 }
 
 function num(buf: Buffer, off: number, len: number, field: string): bigint {
@@ -133,14 +147,14 @@ export function parseHeader(buf: Buffer, off: number): RawHeader {
   }
   const typeByte = buf[off + 156] as number;
   return {
-    name: utf8Name(nameBytes, 'entry name'),
+    name: byteName(nameBytes),
     mode: Number(num(buf, off + 100, 8, 'mode') & 0o7777n),
     uid: small(num(buf, off + 108, 8, 'uid'), 'uid'),
     gid: small(num(buf, off + 116, 8, 'gid'), 'gid'),
     size: small(num(buf, off + 124, 12, 'size'), 'size'),
     mtimeSec: num(buf, off + 136, 12, 'mtime'),
     typeflag: typeByte === 0 ? '\0' : String.fromCharCode(typeByte),
-    linkname: utf8Name(cstr(buf, off + 157, 100), 'link name'),
+    linkname: byteName(cstr(buf, off + 157, 100)),
     uname: cstr(buf, off + 265, 32).toString('utf8'),
     gname: cstr(buf, off + 297, 32).toString('utf8'),
     devmajor: format === 'v7' ? 0 : small(num(buf, off + 329, 8, 'devmajor'), 'devmajor'),
@@ -194,10 +208,10 @@ export function parsePax(data: Buffer, into: PaxRecords): void {
     const v = raw.toString('utf8');
     switch (key) {
       case 'path':
-        into.path = utf8Name(raw, 'PAX path');
+        into.path = byteName(raw);
         break;
       case 'linkpath':
-        into.linkpath = utf8Name(raw, 'PAX linkpath');
+        into.linkpath = byteName(raw);
         break;
       case 'size':
         into.size = paxInt(v, key);

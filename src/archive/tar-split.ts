@@ -4,7 +4,8 @@
  * is kept verbatim; file content becomes a reference "N bytes from <path>". When an extracted file is
  * later replaced within the same layer, its reference is turned back into inline bytes first, so
  * duplicate entries still re-assemble exactly. Stored gzip'd in a small binary format:
- *   "OV2TSPL1" then records: 0x01 u32be len + bytes | 0x02 u64be size + u32be len + utf8 path | 0x00 end.
+ *   "OV2TSPL1" then records: 0x01 u32be len + bytes | 0x02 u64be size + u32be len + path | 0x00 end.
+ * A path is the name's bytes as the tar has them (UTF-8 for any ordinary name, but not necessarily).
  */
 import { closeSync, constants as fsc, fstatSync, openSync, readFileSync, readSync, writeFileSync } from 'node:fs';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -82,7 +83,7 @@ export class TarSplitRecorder {
         h.writeUInt32BE(s.data.length, 1);
         parts.push(h, s.data);
       } else {
-        const p = Buffer.from(s.path, 'utf8');
+        const p = Buffer.from(s.path, 'latin1'); // a byte-string name (tar-reader's byteName)
         const h = Buffer.alloc(13);
         h[0] = REC_FILE;
         h.writeBigUInt64BE(BigInt(s.size), 1);
@@ -126,19 +127,20 @@ export async function assembleFromSplit(splitFile: string, diffDir: string, out:
     } else if (kind === REC_FILE) {
       const size = Number(data.readBigUInt64BE(p + 1));
       const plen = data.readUInt32BE(p + 9);
-      const rel = data.toString('utf8', p + 13, p + 13 + plen);
+      const relBytes = data.subarray(p + 13, p + 13 + plen);
       p += 13 + plen;
-      await copyContent(join(diffDir, rel), rel, size, out);
+      await copyContent(Buffer.concat([Buffer.from(join(diffDir, '/')), relBytes]), relBytes.toString('utf8'), size, out);
     } else {
       throw corrupt(splitFile, `unknown record type ${kind}`);
     }
   }
 }
 
-async function copyContent(file: string, rel: string, size: number, out: Writable): Promise<void> {
+async function copyContent(path: Buffer, rel: string, size: number, out: Writable): Promise<void> {
+  const file = path.toString('utf8');
   let fd: number;
   try {
-    fd = openSync(file, fsc.O_RDONLY | fsc.O_NOFOLLOW);
+    fd = openSync(path, fsc.O_RDONLY | fsc.O_NOFOLLOW);
   } catch (e) {
     throw fromNodeError(e, 'assembleLayer', { path: file, reason: 'tar-split-content-missing' });
   }

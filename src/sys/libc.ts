@@ -37,9 +37,24 @@ const c = {
   close: lib.func('int close(int fd)'),
 };
 
-function throwErrno(op: string, path?: string, dest?: string): never {
+/**
+ * A path argument: a string (passed as UTF-8) or raw bytes, for names that are not UTF-8 (a Linux
+ * name is bytes). koffi passes a Buffer as the pointer to its bytes, so it gets a NUL terminator.
+ */
+export type CPath = string | Buffer;
+
+function cpath(p: CPath): string | Buffer {
+  return typeof p === 'string' ? p : Buffer.concat([p, Buffer.alloc(1)]);
+}
+
+/** A CPath as text for messages. */
+export function pathText(p: CPath): string {
+  return typeof p === 'string' ? p : p.toString('utf8');
+}
+
+function throwErrno(op: string, path?: CPath, dest?: string): never {
   const code = errnoName(koffi.errno());
-  throw new OverlayError(code, op, { path, dest });
+  throw new OverlayError(code, op, { path: path === undefined ? undefined : pathText(path), dest });
 }
 
 // ---- mount(2) ---------------------------------------------------------------------------------
@@ -142,8 +157,8 @@ export function minor(dev: number | bigint): number {
 }
 
 /** mknod(2): `mode` includes the type bits (S_IFCHR, S_IFBLK, S_IFIFO). */
-export function mknod(path: string, mode: number, devMajor = 0, devMinor = 0): void {
-  if (c.mknod(path, mode, makedev(devMajor, devMinor)) !== 0) throwErrno('mknod', path);
+export function mknod(path: CPath, mode: number, devMajor = 0, devMinor = 0): void {
+  if (c.mknod(cpath(path), mode, makedev(devMajor, devMinor)) !== 0) throwErrno('mknod', path);
 }
 
 // ---- xattrs -----------------------------------------------------------------------------------
@@ -151,12 +166,12 @@ export function mknod(path: string, mode: number, devMajor = 0, devMinor = 0): v
 export const XATTR_CREATE = 1;
 export const XATTR_REPLACE = 2;
 
-export function lsetxattr(path: string, name: string, value: Uint8Array | string, flags = 0): void {
+export function lsetxattr(path: CPath, name: string, value: Uint8Array | string, flags = 0): void {
   const buf = typeof value === 'string' ? Buffer.from(value) : value;
-  if (c.lsetxattr(path, name, buf, buf.length, flags) !== 0) throwErrno(`lsetxattr ${name}`, path);
+  if (c.lsetxattr(cpath(path), name, buf, buf.length, flags) !== 0) throwErrno(`lsetxattr ${name}`, path);
 }
 
-export function fsetxattr(fd: number, name: string, value: Uint8Array | string, flags = 0, pathForErrors?: string): void {
+export function fsetxattr(fd: number, name: string, value: Uint8Array | string, flags = 0, pathForErrors?: CPath): void {
   const buf = typeof value === 'string' ? Buffer.from(value) : value;
   if (c.fsetxattr(fd, name, buf, buf.length, flags) !== 0) throwErrno(`fsetxattr ${name}`, pathForErrors);
 }
@@ -251,11 +266,11 @@ function timesBuf(atime: Timespec | null, mtime: Timespec | null): Buffer {
 }
 
 /** utimensat without following symlinks; null leaves that time unchanged. */
-export function lutimesNs(path: string, atime: Timespec | null, mtime: Timespec | null): void {
-  if (c.utimensat(AT_FDCWD, path, timesBuf(atime, mtime), AT_SYMLINK_NOFOLLOW) !== 0) throwErrno('utimensat', path);
+export function lutimesNs(path: CPath, atime: Timespec | null, mtime: Timespec | null): void {
+  if (c.utimensat(AT_FDCWD, cpath(path), timesBuf(atime, mtime), AT_SYMLINK_NOFOLLOW) !== 0) throwErrno('utimensat', path);
 }
 
-export function futimesNs(fd: number, atime: Timespec | null, mtime: Timespec | null, pathForErrors?: string): void {
+export function futimesNs(fd: number, atime: Timespec | null, mtime: Timespec | null, pathForErrors?: CPath): void {
   if (c.futimens(fd, timesBuf(atime, mtime)) !== 0) throwErrno('futimens', pathForErrors);
 }
 
