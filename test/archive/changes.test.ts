@@ -6,6 +6,7 @@ import { changesDirs, changesSize, directorySize, overlayChanges, statDifferent 
 import { lsetxattr, lutimesNs, mknod, S_IFCHR, S_IFBLK, timespecFromNs } from '../../src/sys/libc.js';
 import { requiresRoot, tempDir } from '../helpers/requires.js';
 import { lstatSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 
 const fmt = (cs: Array<{ kind: string; path: string }>): string[] => cs.map((c) => `${c.kind} ${c.path}`);
 
@@ -126,4 +127,64 @@ test('directorySize() and changesSize() count st_size of non-dirs, each hard-lin
   rmSync(join(d, 'a'), { recursive: true });
   assert.equal(await directorySize(d), 13);
   await assert.rejects(directorySize(join(d, 'nope')), { code: 'ENOENT' });
+});
+
+const T = 1_600_000_000_000_000_000n;
+
+/** Set mtime (and atime) of `p` without following symlinks. */
+function at(p: string, ns: bigint): void {
+  lutimesNs(p, timespecFromNs(ns), timespecFromNs(ns));
+}
+
+test('B28: changesDirs() sees a same-length symlink retarget and a same-size rewrite hidden by a truncated mtime', async (t) => {
+  const o = tempDir(t);
+  const n = tempDir(t);
+  for (const [root, target, content, ns] of [[o, 'aaa', 'old!', T], [n, 'bbb', 'new!', T + 500_000_000n]] as const) {
+    symlinkSync(target, join(root, 'l'));
+    at(join(root, 'l'), T);
+    writeFileSync(join(root, 'f'), content); // old mtime has 0 ns (as from a tar), new is 0.5 s later
+    at(join(root, 'f'), ns);
+    writeFileSync(join(root, 'g'), content); // both sides with ns, differing only in ns
+    at(join(root, 'g'), root === o ? T + 1n : T + 2n);
+    writeFileSync(join(root, 'same'), 'same'); // truncated mtime, same bytes: a copy, not a change
+    at(join(root, 'same'), root === o ? T : T + 700_000_000n);
+    symlinkSync('t', join(root, 'samelink'));
+    at(join(root, 'samelink'), T);
+    at(root, T);
+  }
+  for (const p of ['l', 'f', 'g', 'same']) {
+    const a = lstatSync(join(o, p), { bigint: true });
+    const b = lstatSync(join(n, p), { bigint: true });
+    assert.equal(a.size, b.size, `${p}: same size`);
+    assert.equal(a.mtimeNs / 1_000_000_000n, b.mtimeNs / 1_000_000_000n, `${p}: same second`);
+  }
+  assert.deepEqual(fmt(await changesDirs(n, o)), ['C /f', 'C /g', 'C /l']);
+});
+
+test('B28: overlayChanges() sees an upper symlink or file that differs from the lower only in target or bytes', async (t) => {
+  if (!requiresRoot(t)) return;
+  const lower = tempDir(t);
+  const upper = tempDir(t);
+  for (const [root, target, content] of [[lower, 'aaa', 'old!'], [upper, 'bbb', 'new!']] as const) {
+    symlinkSync(target, join(root, 'l'));
+    writeFileSync(join(root, 'f'), content);
+    writeFileSync(join(root, 'copied'), 'unchanged'); // copied up (e.g. opened O_RDWR), never written
+    symlinkSync('t', join(root, 'samelink'));
+    for (const p of ['l', 'f', 'copied', 'samelink']) at(join(root, p), T);
+    at(root, T);
+  }
+  assert.deepEqual(fmt(await overlayChanges(upper, [lower])), ['C /f', 'C /l']);
+  // The naive diff of the two views agrees.
+  const merged = tempDir(t);
+  const m = join(merged, 'm');
+  const w = join(merged, 'w');
+  mkdirSync(m);
+  mkdirSync(w);
+  const r = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${w}`, m]);
+  assert.equal(r.status, 0, r.stderr.toString());
+  try {
+    assert.deepEqual(fmt(await changesDirs(m, lower)), ['C /f', 'C /l']);
+  } finally {
+    spawnSync('umount', [m]);
+  }
 });
