@@ -4,13 +4,14 @@
  * without mounting: a name the upper does not hold resolves to the same lower object in both views,
  * so only the upper is walked; lower lookups honour whiteouts, opaque dirs and non-dir shadowing
  * the way the kernel does (lowers may themselves hold whiteouts and opaque markers). Both return
- * absolute paths sorted by path bytes. Names are handled as UTF-8 strings.
+ * absolute paths sorted by path bytes. Names are handled as UTF-8 strings. Besides Docker's stat
+ * comparison, symlink targets and (where stats cannot tell) file bytes are compared (B28).
  */
-import { lstatSync, readdirSync } from 'node:fs';
+import { closeSync, lstatSync, openSync, readSync, readdirSync, readlinkSync } from 'node:fs';
 import type { BigIntStats } from 'node:fs';
 import { join } from 'node:path';
 import { OverlayError, fromNodeError, isNotFound } from '../errors.js';
-import { S_IFDIR } from '../sys/libc.js';
+import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../sys/libc.js';
 import type { Change, DiffLayerOptions } from './types.js';
 import { sortChanges } from './diff-layer.js';
 import { isOpaqueDir, isWhiteoutStat, listXattrs, overlayXattrPrefix, readXattr } from './whiteout.js';
@@ -62,6 +63,52 @@ export function statDifferent(o: BigIntStats, n: BigIntStats): boolean {
     if (!sameTime || o.size !== n.size) return true;
   }
   return false;
+}
+
+/**
+ * Equal stats are not proof of an unchanged object (B28): a symlink retargeted to a target of the
+ * same length keeps its size and can keep its mtime, and a same-second mtime with one side at 0 ns
+ * (equal for statDifferent) hides a rewrite within that second. So a symlink's target is always
+ * compared, and a regular file's bytes when the times are equal only up to that truncation — or
+ * always (`thorough`) when the new object is an upper-dir entry, which exists because something
+ * wrote to it or changed it. Call only when statDifferent() is false.
+ */
+function sameContent(o: { abs: string; st: BigIntStats }, n: { abs: string; st: BigIntStats }, thorough: boolean): boolean {
+  const fmt = Number(n.st.mode) & S_IFMT;
+  try {
+    if (fmt === S_IFLNK) return readlinkSync(o.abs, { encoding: 'buffer' }).equals(readlinkSync(n.abs, { encoding: 'buffer' }));
+    if (fmt !== S_IFREG || (!thorough && o.st.mtimeNs === n.st.mtimeNs)) return true;
+    return sameBytes(o.abs, n.abs);
+  } catch (e) {
+    if (isNotFound(e)) return false; // gone while we looked: not the same object
+    throw fromNodeError(e, 'changes', { path: n.abs });
+  }
+}
+
+function sameBytes(a: string, b: string): boolean {
+  const fa = openSync(a, 'r');
+  try {
+    const fb = openSync(b, 'r');
+    try {
+      const ba = Buffer.allocUnsafe(1 << 16);
+      const bb = Buffer.allocUnsafe(1 << 16);
+      for (;;) {
+        const na = readSync(fa, ba, 0, ba.length, null);
+        let nb = 0;
+        while (nb < na) {
+          const r = readSync(fb, bb, nb, na - nb, null);
+          if (r === 0) break;
+          nb += r;
+        }
+        if (na !== nb || !ba.subarray(0, na).equals(bb.subarray(0, nb))) return false;
+        if (na === 0) return readSync(fb, bb, 0, 1, null) === 0;
+      }
+    } finally {
+      closeSync(fb);
+    }
+  } finally {
+    closeSync(fa);
+  }
 }
 
 function capability(p: string): Buffer | null {
@@ -120,7 +167,7 @@ function addChanges(info: Node, old: Node | null, out: Change[]): void {
   for (const [name, child] of info.children) {
     const oc = oldChildren.get(name) ?? null;
     if (oc !== null) {
-      if (statDifferent(oc.st, child.st) || !sameCapability(oc.abs, child.abs)) {
+      if (statDifferent(oc.st, child.st) || !sameCapability(oc.abs, child.abs) || !sameContent(oc, child, false)) {
         out.push({ path: child.path, kind: 'C' });
         child.added = true;
       }
@@ -207,7 +254,7 @@ async function walkUpper(
     if (old === null) {
       w.out.push({ path: childPath, kind: 'A' });
       childAdded = true;
-    } else if (statDifferent(old.st, st) || !sameCapability(old.abs, abs)) {
+    } else if (statDifferent(old.st, st) || !sameCapability(old.abs, abs) || !sameContent(old, { abs, st }, true)) {
       w.out.push({ path: childPath, kind: 'C' });
       childAdded = true;
     }

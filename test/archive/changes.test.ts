@@ -174,7 +174,9 @@ test('B28: overlayChanges() sees an upper symlink or file that differs from the 
     at(root, T);
   }
   assert.deepEqual(fmt(await overlayChanges(upper, [lower])), ['C /f', 'C /l']);
-  // The naive diff of the two views agrees.
+  // The naive diff of the mounted view sees the symlink too. A file whose size and mtime equal the
+  // lower's to the nanosecond is beyond a naive diff that does not read every file (Docker's too):
+  // only the upper walk, which knows the file was copied up, compares its bytes.
   const merged = tempDir(t);
   const m = join(merged, 'm');
   const w = join(merged, 'w');
@@ -183,7 +185,7 @@ test('B28: overlayChanges() sees an upper symlink or file that differs from the 
   const r = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${w}`, m]);
   assert.equal(r.status, 0, r.stderr.toString());
   try {
-    assert.deepEqual(fmt(await changesDirs(m, lower)), ['C /f', 'C /l']);
+    assert.deepEqual(fmt(await changesDirs(m, lower)), ['C /l']);
   } finally {
     spawnSync('umount', [m]);
   }
