@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync, symlinkSync, linkSync, chownSync, utimesSync, readFileSync, readlinkSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportChanges, findNativeDiffBlocker, writeLayerTar, writeTreeTar } from '../../src/archive/diff-layer.js';
+import { changesDirs } from '../../src/archive/changes.js';
 import { lsetxattr, lutimesNs, mknod, S_IFCHR, S_IFBLK, timespecFromNs } from '../../src/sys/libc.js';
 import { hasCode } from '../../src/errors.js';
 import { requiresCommand, requiresRoot, tempDir } from '../helpers/requires.js';
@@ -243,4 +244,41 @@ test('B30 (Docker parity): a sparse file is written at its full length, holes as
   assert.equal(entries[0]!.size, 16 * 1024 * 1024);
   assert.equal(entries[0]!.body.subarray(0, 3).toString(), 'end');
   assert.equal(entries[0]!.body.subarray(3).every((b) => b === 0), true);
+});
+
+test('B14: absolute symlink targets go out verbatim (native and naive diff, short and PAX-long)', async (t) => {
+  const d = tempDir(t);
+  const long = `/${'x'.repeat(120)}/lib.so`;
+  mkdirSync(join(d, 'usr'));
+  symlinkSync('/usr/lib', join(d, 'lib'));
+  symlinkSync('/etc/passwd', join(d, 'usr/passwd'));
+  symlinkSync(long, join(d, 'long'));
+  symlinkSync('/../../outside', join(d, 'up'));
+  const want = { lib: '/usr/lib', long, up: '/../../outside', 'usr/passwd': '/etc/passwd' };
+  const links = (entries: Awaited<ReturnType<typeof readTar>>) => Object.fromEntries(entries.filter((e) => e.type === 'symlink').map((e) => [e.name, e.linkname]));
+  assert.deepEqual(links((await tarOfUpper(d)).entries), want);
+  const c = new Collector();
+  await exportChanges(d, Object.keys(want).map((p) => ({ path: `/${p}`, kind: 'A' as const })), c);
+  assert.deepEqual(links(await readTar(c.data)), want);
+});
+
+test('B19: the naive diff keeps byte names too — an invalid-UTF-8 name with a newline is listed and exported verbatim', async (t) => {
+  const o = tempDir(t);
+  const n = tempDir(t);
+  const raw = Buffer.from([0x66, 0xff, 0x0a, 0x67]);
+  writeFileSync(join(o, 'keep'), 'k');
+  writeFileSync(join(n, 'keep'), 'k');
+  utimesSync(join(o, 'keep'), 1000, 1000);
+  utimesSync(join(n, 'keep'), 1000, 1000);
+  mkdirSync(join(n, 'dir'));
+  writeFileSync(Buffer.concat([Buffer.from(`${n}/dir/`), raw]), 'bytes');
+  const changes = await changesDirs(n, o);
+  assert.equal(changes.length, 2, JSON.stringify(changes));
+  const c = new Collector();
+  await exportChanges(n, changes, c);
+  const { data } = c;
+  const rec = Buffer.concat([Buffer.from('17 path=dir/'), raw, Buffer.from('\n')]);
+  assert.ok(data.includes(rec), 'PAX path record with the raw bytes');
+  const entries = await readTar(data);
+  assert.deepEqual(entries.map((e) => [e.type, e.body.toString()]), [['directory', ''], ['file', 'bytes']]);
 });

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { mkdirSync, readFileSync, lstatSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, readlinkSync, lstatSync, writeFileSync } from 'node:fs';
 import { requiresRoot, tempDir } from '../helpers/requires.js';
 import { OverlayEngine } from '../../src/engine/index.js';
 import { OverlayError } from '../../src/errors.js';
@@ -209,4 +209,38 @@ test('a syscall failing on a layer file reports the merged path, not the host pa
   assert.ok(err instanceof OverlayError, `expected an OverlayError, got ${String(err)}`);
   assert.equal(err.path, '/f');
   assert.ok(!err.message.includes(dirs.upper), err.message);
+});
+
+test('B14: absolute symlinks are kept verbatim and every path through them stays in the container root', async (t) => {
+  if (!requiresRoot(t)) return;
+  const hostDir = tempDir(t); // exists on the host at this absolute path; the layers have their own copy
+  writeFileSync(join(hostDir, 'f'), 'host');
+  const { e, dirs } = setup(t, [[
+    { t: 'file', p: 'usr/lib/x.so', data: 'so' },
+    { t: 'symlink', p: 'lib', target: '/usr/lib' },
+    { t: 'symlink', p: 'lib64', target: '/lib' },
+    { t: 'symlink', p: 'escape', target: '/../../../usr/lib' },
+    { t: 'symlink', p: 'host', target: hostDir },
+    { t: 'file', p: `${hostDir.slice(1)}/f`, data: 'container' },
+  ]]);
+  assert.equal(await e.readlink('/lib'), '/usr/lib');
+  assert.equal(await e.readFile('/lib64/x.so', 'utf8'), 'so');
+  assert.equal(await e.readFile('/escape/x.so', 'utf8'), 'so', '.. above the root stays at the root');
+  assert.equal(await e.readFile('/host/f', 'utf8'), 'container');
+  assert.equal(await e.realpath('/lib64/x.so'), '/usr/lib/x.so');
+  // Writes, mkdir, link and rename through absolute links land in the upper at the resolved path.
+  await e.writeFile('/lib64/new.so', 'n');
+  await e.mkdir('/host/sub');
+  await e.writeFile('/host/sub/g', 'g');
+  await e.link('/lib/x.so', '/host/x-link');
+  await e.rename('/host/f', '/lib/f-moved');
+  await e.symlink('/usr/lib/x.so', '/lib/abs-new');
+  assert.equal(readFileSync(join(dirs.upper, 'usr/lib/new.so'), 'utf8'), 'n');
+  assert.equal(readFileSync(join(dirs.upper, hostDir.slice(1), 'sub/g'), 'utf8'), 'g');
+  assert.equal(lstatSync(join(dirs.upper, hostDir.slice(1), 'x-link')).ino, lstatSync(join(dirs.upper, 'usr/lib/x.so')).ino);
+  assert.equal(readFileSync(join(dirs.upper, 'usr/lib/f-moved'), 'utf8'), 'container');
+  assert.equal(readlinkSync(join(dirs.upper, 'usr/lib/abs-new')), '/usr/lib/x.so', 'stored verbatim');
+  assert.equal(await e.readFile('/lib/abs-new', 'utf8'), 'so');
+  assert.equal(readFileSync(join(hostDir, 'f'), 'utf8'), 'host');
+  assert.deepEqual(readdirSync(hostDir), ['f'], 'the host dir is untouched');
 });

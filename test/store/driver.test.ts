@@ -12,6 +12,8 @@ import { fsName, fsMagicSync } from '../../src/sys/statfs.js';
 import { mount, umount2, MS_BIND } from '../../src/sys/libc.js';
 import { requiresOverlay } from '../helpers/requires.js';
 import { modeOf, newDriver } from './fixture.js';
+import { tarOf } from '../helpers/tar-builder.js';
+import { Collector, readTar } from '../archive/diff-tar-read.js';
 
 const mountsAt = (p: string): number => readMountinfo().filter((m) => m.mountPoint === p).length;
 
@@ -256,4 +258,52 @@ test('list() and repairLinks(): lost l/ links are re-created, dangling ones remo
   await d.get('c');
   await d.put('c');
   assert.deepEqual(await d.repairLinks(), { recreated: [], removed: [] });
+});
+
+test('B14: absolute symlinks are kept verbatim through applyDiff, native and naive diff, and resolve inside the layer root', async (t) => {
+  if (!requiresOverlay(t)) return;
+  const { driver: d, root } = await newDriver(t);
+  const host = join(root, 'host-only'); // an absolute path that exists on the host, not in the layers
+  mkdirSync(host);
+  writeFileSync(join(host, 'x.so'), 'host file');
+  const long = `/${'p'.repeat(120)}/target`;
+  const tarFile = join(root, 'base.tar');
+  writeFileSync(tarFile, tarOf([
+    { name: 'lib', type: 'symlink', linkname: '/usr/lib' },
+    { name: 'usr/lib/x.so', body: 'layer file' },
+    { name: 'hostlink', type: 'symlink', linkname: host },
+    { name: `${host.slice(1)}/x.so`, body: 'inside the root' },
+    { name: 'long', type: 'symlink', linkname: long },
+  ]));
+  await d.createFromTar('base', null, tarFile);
+  const baseDiff = join(d.home, 'base', 'diff');
+  assert.equal(readlinkSync(join(baseDiff, 'lib')), '/usr/lib');
+  assert.equal(readlinkSync(join(baseDiff, 'hostlink')), host);
+  assert.equal(readlinkSync(join(baseDiff, 'long')), long);
+  await d.create('mid', 'base');
+  await d.createReadWrite('top', 'mid');
+  // The container adds absolute symlinks and writes through one (userspace engine: resolved in the root).
+  const e = await d.getEngine('top');
+  assert.equal(await e.readFile('/lib/x.so', 'utf8'), 'layer file');
+  assert.equal(await e.readFile('/hostlink/x.so', 'utf8'), 'inside the root');
+  await e.symlink('/usr/lib/x.so', '/abs-new');
+  await e.writeFile('/hostlink/new', 'written through');
+  assert.equal(readFileSync(join(host, 'x.so'), 'utf8'), 'host file');
+  assert.deepEqual(readdirSync(host), ['x.so'], 'nothing written on the host');
+  assert.equal(readFileSync(join(d.home, 'top', 'diff', host.slice(1), 'new'), 'utf8'), 'written through');
+  const linksOf = async (id: string, parent: string | null): Promise<Record<string, string>> => {
+    const c = new Collector();
+    await d.diff(id, parent, c);
+    return Object.fromEntries((await readTar(c.data)).filter((x) => x.type === 'symlink').map((x) => [x.name, x.linkname]));
+  };
+  assert.deepEqual(await linksOf('top', 'mid'), { 'abs-new': '/usr/lib/x.so' }, 'native diff');
+  assert.deepEqual(await linksOf('top', 'base'), { 'abs-new': '/usr/lib/x.so' }, 'naive diff (non-direct parent)');
+  assert.deepEqual(await linksOf('base', null), { hostlink: host, lib: '/usr/lib', long }, 'whole-tree diff');
+  // Round trip: the native diff applied as a new layer keeps the target.
+  const c = new Collector();
+  await d.diff('top', 'mid', c);
+  const again = join(root, 'again.tar');
+  writeFileSync(again, c.data);
+  await d.createFromTar('again', null, again);
+  assert.equal(readlinkSync(join(d.home, 'again', 'diff', 'abs-new')), '/usr/lib/x.so');
 });
