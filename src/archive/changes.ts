@@ -4,7 +4,9 @@
  * without mounting: a name the upper does not hold resolves to the same lower object in both views,
  * so only the upper is walked; lower lookups honour whiteouts, opaque dirs and non-dir shadowing
  * the way the kernel does (lowers may themselves hold whiteouts and opaque markers). Both return
- * absolute paths sorted by path bytes. Names are handled as UTF-8 strings. Besides Docker's stat
+ * absolute paths sorted by path bytes. Names are bytes (B19): inside this module every path is a
+ * byte string (one code unit per byte, see fsPath), and a change whose path is not UTF-8 carries
+ * `pathBytes`. Besides Docker's stat
  * comparison, symlink targets and (where stats cannot tell) file bytes are compared (B28).
  */
 import { closeSync, lstatSync, openSync, readSync, readdirSync, readlinkSync } from 'node:fs';
@@ -13,7 +15,6 @@ import { join } from 'node:path';
 import { OverlayError, fromNodeError, isNotFound } from '../errors.js';
 import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../sys/libc.js';
 import type { Change, DiffLayerOptions } from './types.js';
-import { sortChanges } from './diff-layer.js';
 import { isOpaqueDir, isWhiteoutStat, listXattrs, overlayXattrPrefix, readXattr } from './whiteout.js';
 import { isDirStat } from './walk.js';
 import { changesSize as sizeOfChanges, directorySize as sizeOfDirectory } from './size.js';
@@ -21,21 +22,46 @@ import { changesSize as sizeOfChanges, directorySize as sizeOfDirectory } from '
 const CAP = 'security.capability';
 const NS = 1_000_000_000n;
 
+/** A text path (as callers give roots) → the byte string this module works with. */
+function byteString(text: string): string {
+  return Buffer.from(text, 'utf8').toString('latin1');
+}
+
+/** A byte-string path → the bytes the kernel gets. */
+function fsPath(p: string): Buffer {
+  return Buffer.from(p, 'latin1');
+}
+
+/** A byte-string path → readable text (for messages and Change.path). */
+function pathText(p: string): string {
+  return fsPath(p).toString('utf8');
+}
+
+/** Byte-string changes → public ones, sorted by path bytes (code-unit order of byte strings). */
+function publicChanges(out: Change[]): Change[] {
+  out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return out.map(({ path, kind }) => {
+    const bytes = fsPath(path);
+    const text = bytes.toString('utf8');
+    return Buffer.from(text, 'utf8').equals(bytes) ? { path: text, kind } : { path: text, kind, pathBytes: bytes };
+  });
+}
+
 function lstatOrNull(p: string): BigIntStats | null {
   try {
-    return lstatSync(p, { bigint: true });
+    return lstatSync(fsPath(p), { bigint: true });
   } catch (e) {
     if (isNotFound(e) || (e as { code?: string }).code === 'ENOTDIR') return null;
-    throw fromNodeError(e, 'lstat', { path: p });
+    throw fromNodeError(e, 'lstat', { path: pathText(p) });
   }
 }
 
 function names(dir: string): string[] {
   try {
-    return readdirSync(dir);
+    return readdirSync(fsPath(dir), { encoding: 'latin1' });
   } catch (e) {
     if (isNotFound(e)) return [];
-    throw fromNodeError(e, 'readdir', { path: dir });
+    throw fromNodeError(e, 'readdir', { path: pathText(dir) });
   }
 }
 
@@ -76,16 +102,16 @@ export function statDifferent(o: BigIntStats, n: BigIntStats): boolean {
 function sameContent(o: { abs: string; st: BigIntStats }, n: { abs: string; st: BigIntStats }, thorough: boolean): boolean {
   const fmt = Number(n.st.mode) & S_IFMT;
   try {
-    if (fmt === S_IFLNK) return readlinkSync(o.abs, { encoding: 'buffer' }).equals(readlinkSync(n.abs, { encoding: 'buffer' }));
+    if (fmt === S_IFLNK) return readlinkSync(fsPath(o.abs), { encoding: 'buffer' }).equals(readlinkSync(fsPath(n.abs), { encoding: 'buffer' }));
     if (fmt !== S_IFREG || (!thorough && o.st.mtimeNs === n.st.mtimeNs)) return true;
-    return sameBytes(o.abs, n.abs);
+    return sameBytes(fsPath(o.abs), fsPath(n.abs));
   } catch (e) {
     if (isNotFound(e)) return false; // gone while we looked: not the same object
-    throw fromNodeError(e, 'changes', { path: n.abs });
+    throw fromNodeError(e, 'changes', { path: pathText(n.abs) });
   }
 }
 
-function sameBytes(a: string, b: string): boolean {
+function sameBytes(a: Buffer, b: Buffer): boolean {
   const fa = openSync(a, 'r');
   try {
     const fb = openSync(b, 'r');
@@ -113,7 +139,8 @@ function sameBytes(a: string, b: string): boolean {
 
 function capability(p: string): Buffer | null {
   // List first: a failed lgetxattr (ENODATA) is far costlier than an empty llistxattr.
-  return listXattrs(p).includes(CAP) ? readXattr(p, CAP) : null;
+  const b = fsPath(p);
+  return listXattrs(b).includes(CAP) ? readXattr(b, CAP) : null;
 }
 
 function sameCapability(a: string, b: string): boolean {
@@ -182,18 +209,20 @@ function addChanges(info: Node, old: Node | null, out: Change[]): void {
 }
 
 /** Docker's naive ChangesDirs: compare two full trees (`oldRoot` null = empty). Sorted by path. */
-export async function changesDirs(newRoot: string, oldRoot: string | null): Promise<Change[]> {
+export async function changesDirs(newRootText: string, oldRootText: string | null): Promise<Change[]> {
+  const newRoot = byteString(newRootText);
+  const oldRoot = oldRootText === null ? null : byteString(oldRootText);
   const nst = lstatOrNull(newRoot);
-  if (nst === null) throw new OverlayError('ENOENT', 'changesDirs', { path: newRoot });
+  if (nst === null) throw new OverlayError('ENOENT', 'changesDirs', { path: newRootText });
   const ost = oldRoot === null ? null : lstatOrNull(oldRoot);
-  if (oldRoot !== null && ost === null) throw new OverlayError('ENOENT', 'changesDirs', { path: oldRoot });
+  if (oldRoot !== null && ost === null) throw new OverlayError('ENOENT', 'changesDirs', { path: oldRootText ?? '' });
   const n: Node = { path: '/', abs: newRoot, st: nst, children: new Map(), added: false };
   // An absent old tree is an empty directory (Docker compares against a fresh temp dir).
   const o: Node = { path: '/', abs: oldRoot ?? '', st: ost ?? nst, children: new Map(), added: false };
   await collect(oldRoot, newRoot, o, n);
   const out: Change[] = [];
   addChanges(n, o, out);
-  return sortChanges(out);
+  return publicChanges(out);
 }
 
 // ---- the same list from upper + lowers, no mount -------------------------------------------------
@@ -221,7 +250,8 @@ async function resolveLower(dirs: readonly string[], name: string, userxattr: bo
       break; // a non-directory below a directory is hidden, and so is everything under it
     }
     hit.dirs.push(abs);
-    if (isOpaqueDir(abs, userxattr, listXattrs(abs))) break;
+    const b = fsPath(abs);
+    if (isOpaqueDir(b, userxattr, listXattrs(b))) break;
   }
   return hit;
 }
@@ -246,9 +276,9 @@ async function walkUpper(
       if (old !== null) w.out.push({ path: childPath, kind: 'D' });
       continue;
     }
-    const xattrs = isDirStat(st) ? listXattrs(abs) : [];
+    const xattrs = isDirStat(st) ? listXattrs(fsPath(abs)) : [];
     if (xattrs.includes(`${overlayXattrPrefix(w.userxattr)}redirect`)) {
-      throw new OverlayError('EOPNOTSUPP', 'overlayChanges', { path: abs, reason: 'upper-has-redirect' });
+      throw new OverlayError('EOPNOTSUPP', 'overlayChanges', { path: pathText(abs), reason: 'upper-has-redirect' });
     }
     let childAdded = false;
     if (old === null) {
@@ -260,7 +290,7 @@ async function walkUpper(
     }
     if (isDirStat(st)) {
       const childOld = old !== null && isDirStat(old.st) ? old.dirs : [];
-      const childMerging = merging && childOld.length > 0 && !isOpaqueDir(abs, w.userxattr, xattrs);
+      const childMerging = merging && childOld.length > 0 && !isOpaqueDir(fsPath(abs), w.userxattr, xattrs);
       await walkUpper(childPath, abs, childOld, childMerging, childAdded, w);
     }
   }
@@ -285,19 +315,20 @@ async function walkUpper(
  * @throws EOPNOTSUPP (reason `upper-has-redirect`) for a redirect_dir upper: its merged content
  *   cannot be derived from the upper alone; compare mounted trees instead.
  */
-export async function overlayChanges(upper: string, lowers: string[], opts: DiffLayerOptions = {}): Promise<Change[]> {
+export async function overlayChanges(upperText: string, lowers: string[], opts: DiffLayerOptions = {}): Promise<Change[]> {
+  const upper = byteString(upperText);
   const st = lstatOrNull(upper);
-  if (st === null || !isDirStat(st)) throw new OverlayError(st === null ? 'ENOENT' : 'ENOTDIR', 'overlayChanges', { path: upper });
+  if (st === null || !isDirStat(st)) throw new OverlayError(st === null ? 'ENOENT' : 'ENOTDIR', 'overlayChanges', { path: upperText });
   const lowerRoots: string[] = [];
   for (const l of lowers) {
-    const ls = lstatOrNull(l);
+    const ls = lstatOrNull(byteString(l));
     if (ls === null || !isDirStat(ls)) throw new OverlayError(ls === null ? 'ENOENT' : 'ENOTDIR', 'overlayChanges', { path: l, reason: 'bad-lower' });
-    lowerRoots.push(l);
+    lowerRoots.push(byteString(l));
   }
   const w: Walk = { userxattr: opts.userxattr, out: [] };
   // The root is always merged: overlayfs ignores an opaque mark on the layer roots.
   await walkUpper('/', upper, lowerRoots, true, false, w);
-  return sortChanges(w.out);
+  return publicChanges(w.out);
 }
 
 /** Docker's directory.Size: Σ st_size of non-dir entries, each inode once. */

@@ -245,7 +245,14 @@ export async function findNativeDiffBlocker(upperDir: string, opts: DiffLayerOpt
 
 /** Sort changes by path bytes (Docker's changesByPath), without touching the input. */
 export function sortChanges(changes: readonly Change[]): Change[] {
-  return [...changes].sort((a, b) => compareUtf8(a.path, b.path));
+  return [...changes].sort((a, b) => (a.pathBytes === undefined && b.pathBytes === undefined
+    ? compareUtf8(a.path, b.path)
+    : Buffer.compare(changeBytes(a), changeBytes(b))));
+}
+
+/** The bytes of a change's path. */
+export function changeBytes(c: Change): Buffer {
+  return c.pathBytes ?? Buffer.from(c.path, 'utf8');
 }
 
 /**
@@ -259,7 +266,10 @@ export async function exportChanges(root: string, changes: Change[], out: Writab
   const ctx = await makeContext(out, opts);
   const rootBuf = Buffer.from(root.replace(/\/+$/, ''), 'utf8');
   for (const change of sortChanges(changes)) {
-    const rel = Buffer.from(change.path.replace(/^\/+/, ''), 'utf8');
+    const bytes = changeBytes(change);
+    let skip = 0;
+    while (skip < bytes.length && bytes[skip] === 0x2f) skip++;
+    const rel = bytes.subarray(skip);
     if (rel.length === 0) continue;
     if (change.kind === 'D') {
       const slash = rel.lastIndexOf(0x2f);

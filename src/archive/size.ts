@@ -57,7 +57,7 @@ export async function changesSize(root: string, changes: Change[]): Promise<numb
   let size = 0n;
   for (const c of changes) {
     if (c.kind === 'D') continue;
-    const st = lstatOrNull(join(root, c.path));
+    const st = lstatOrNull(c.pathBytes === undefined ? join(root, c.path) : Buffer.concat([Buffer.from(join(root, '/')), c.pathBytes]));
     if (st === null || isDirStat(st)) continue; // Docker logs a vanished path and goes on
     if (st.nlink > 1n) {
       if (seen.has(st.ino)) continue;

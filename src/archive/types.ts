@@ -3,8 +3,11 @@
 /** One line of `docker diff`: A(dd), C(hanged), D(eleted); paths are absolute ("/etc/hosts"). */
 export type ChangeKind = 'A' | 'C' | 'D';
 export interface Change {
+  /** Absolute path in the layer, as text (a byte that is not UTF-8 reads as U+FFFD). */
   path: string;
   kind: ChangeKind;
+  /** The path's exact bytes, present only when they are not valid UTF-8 (names are bytes, B19). */
+  pathBytes?: Buffer;
 }
 
 export type Compression = 'none' | 'gzip' | 'zstd';

@@ -42,22 +42,12 @@ export function nativeDiffBlocker(path: string | Buffer, isDir: boolean, isReg: 
   return null;
 }
 
-/** llistxattr for a string or raw-bytes path ([] for a name that is not valid UTF-8, see readXattr). */
+/** llistxattr for a string or raw-bytes path (a name need not be UTF-8). */
 export function listXattrs(path: string | Buffer): string[] {
-  if (typeof path === 'string') return llistxattr(path);
-  const p = path.toString('utf8');
-  if (!Buffer.from(p, 'utf8').equals(path)) return [];
-  return llistxattr(p);
+  return llistxattr(path);
 }
 
-/**
- * lgetxattr for a path given as string or raw bytes; null when absent. The syscall wrappers take
- * strings, so a name that is not valid UTF-8 cannot be addressed: it is reported as having no
- * xattr (such names come only from hostile or exotic trees; documented limitation).
- */
+/** lgetxattr for a path given as string or raw bytes (a name need not be UTF-8); null when absent. */
 export function readXattr(path: string | Buffer, name: string): Buffer | null {
-  if (typeof path === 'string') return lgetxattr(path, name);
-  const p = path.toString('utf8');
-  if (!Buffer.from(p, 'utf8').equals(path)) return null;
-  return lgetxattr(p, name);
+  return lgetxattr(path, name);
 }

@@ -181,7 +181,8 @@ export function buildProgram(output: Output, releases: Array<() => void> = []): 
     .action(async (name: string) => {
       const store = await ctx.store('shared');
       const changes = await containerChanges(store, name);
-      print(changes.map((c) => `${c.kind} ${c.path}`).join('\n'), changes);
+      // JSON: a path that is not UTF-8 also comes as its bytes, base64 (`pathBytes`).
+      print(changes.map((c) => `${c.kind} ${c.path}`).join('\n'), changes.map((c) => (c.pathBytes === undefined ? c : { ...c, pathBytes: c.pathBytes.toString('base64') })));
     });
 
   program

@@ -190,9 +190,10 @@ function readSized(op: string, path: string | undefined, call: (buf: Buffer | nu
 }
 
 /** lgetxattr; returns null when the attribute is absent (ENODATA). */
-export function lgetxattr(path: string, name: string): Buffer | null {
+export function lgetxattr(path: CPath, name: string): Buffer | null {
+  const p = cpath(path);
   try {
-    return readSized(`lgetxattr ${name}`, path, (b, n) => Number(c.lgetxattr(path, name, b, n)));
+    return readSized(`lgetxattr ${name}`, pathText(path), (b, n) => Number(c.lgetxattr(p, name, b, n)));
   } catch (e) {
     if (e instanceof OverlayError && (e.code === 'ENODATA' || e.code === 'ENOTSUP' || e.code === 'EOPNOTSUPP')) return null;
     throw e;
@@ -212,9 +213,10 @@ function splitNames(buf: Buffer): string[] {
   return buf.length === 0 ? [] : buf.toString('utf8').split('\0').filter((s) => s.length > 0);
 }
 
-export function llistxattr(path: string): string[] {
+export function llistxattr(path: CPath): string[] {
+  const p = cpath(path);
   try {
-    return splitNames(readSized('llistxattr', path, (b, n) => Number(c.llistxattr(path, b, n))));
+    return splitNames(readSized('llistxattr', pathText(path), (b, n) => Number(c.llistxattr(p, b, n))));
   } catch (e) {
     if (e instanceof OverlayError && (e.code === 'ENOTSUP' || e.code === 'EOPNOTSUPP')) return [];
     throw e;
