@@ -1,10 +1,11 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, truncateSync, statSync, mkdirSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync, existsSync, truncateSync, statSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { kernelOverlayWorks, requiresCommand, requiresOverlay } from '../helpers/requires.js';
+import { tarOf, type TarEntrySpec } from '../helpers/tar-builder.js';
 import { gzipSync } from 'node:zlib';
 import { ImageStore, loadImages, saveImages, removeImage, createContainer, containerEngine, removeContainer } from '../../src/image/index.js';
 import { OverlayError } from '../../src/errors.js';
@@ -322,5 +323,148 @@ describe('load/save with small images', { skip: !kernelOverlayWorks() && process
     symlinkSync('../outside', join(dir, 'link'));
     writeFileSync(join(dir, 'manifest.json'), JSON.stringify([{ Config: `${sha(cfg).slice(7)}.json`, RepoTags: ['esc:1'], Layers: ['link/layer.tar'] }]));
     await rejectsUnchanged(store.root, () => loadImages(store, dir), (e) => assert.equal(e.reason, 'archive-member-escapes'));
+  });
+  test('B16: duplicate entries — the last wins, and the layer loads and saves with its exact DiffID bytes', async (t) => {
+    if (!requiresOverlay(t)) return;
+    const layer = tarOf([
+      { name: 'etc/', mode: 0o755, mtime: 1000 },
+      { name: 'etc/conf', body: 'first' },
+      { name: 'etc/conf', body: 'second!' }, // the last entry wins
+      { name: 'etc/', mode: 0o700, mtime: 2000 }, // a repeated dir: its last attributes win
+      { name: 'x', body: 'a file' },
+      { name: 'x/', mode: 0o755 }, // a dir replaces the file
+      { name: 'x/y', body: 'y' },
+      { name: 'z/' },
+      { name: 'z/inner', body: 'i' },
+      { name: 'z', body: 'now a file' }, // a file replaces the dir and its children
+      { name: 'l', type: 'symlink', linkname: 'a' },
+      { name: 'l', type: 'symlink', linkname: 'b' },
+      { name: 'h', type: 'link', linkname: 'etc/conf' },
+      { name: 'h', body: 'h itself' },
+    ]);
+    const img = await dockerSaveArchive(join(work, 'b16'), [layer], 'b16:1');
+    assert.deepEqual(img.diffIds, [sha(layer)]);
+    const r = await loadImages(store, img.archive);
+    assert.equal(r.layersCreated.length, 1);
+    const rec = (await store.layers()).find((l) => l.diffId === sha(layer));
+    assert.ok(rec !== undefined);
+    const diff = store.diffDir(rec.cacheId);
+    assert.equal(readFileSync(join(diff, 'etc/conf'), 'utf8'), 'second!');
+    const etc = statSync(join(diff, 'etc'));
+    assert.deepEqual([etc.mode & 0o7777, etc.mtimeMs], [0o700, 2000_000]);
+    assert.equal(readFileSync(join(diff, 'x/y'), 'utf8'), 'y');
+    assert.equal(readFileSync(join(diff, 'z'), 'utf8'), 'now a file');
+    assert.equal(readlinkSync(join(diff, 'l')), 'b');
+    assert.equal(readFileSync(join(diff, 'h'), 'utf8'), 'h itself');
+    assert.equal(statSync(join(diff, 'etc/conf')).nlink, 1, 'the replaced link left its target alone');
+    // Reproducible: the saved archive (and its layer.tar) are the loaded bytes, in this store and a fresh one.
+    const out = join(work, 'b16-saved.tar');
+    await saveImages(store, ['b16:1'], out);
+    assert.ok(readFileSync(out).equals(readFileSync(img.archive)), 'saved archive differs');
+    const other = await ImageStore.open(join(work, 'b16-root'));
+    await loadImages(other, out);
+    const out2 = join(work, 'b16-saved2.tar');
+    await saveImages(other, ['b16:1'], out2);
+    assert.ok(readFileSync(out2).equals(readFileSync(img.archive)), 'a second store saves the same bytes');
+    assert.deepEqual((await other.layers()).map((l) => [l.chainId, l.diffId]), [[rec.chainId, rec.diffId]]);
+  });
+
+  test('B21: save reproduces record padding and trailing bytes exactly; a tampered diff/ is detected, not saved', async (t) => {
+    if (!requiresOverlay(t)) return;
+    const files: TarEntrySpec[] = [{ name: 'b21/', mode: 0o755 }, { name: 'b21/data', body: 'payload\n'.repeat(100) }, { name: 'b21/small', body: 'abc' }];
+    const padded = tarOf(files, { recordSize: 10240 }); // GNU tar's default blocking
+    const trailing = tarOf([{ name: 'b21/other', body: 'other' }], { trailing: Buffer.from('\0\0not a tar entry, but part of the DiffID\n') });
+    const noEnd = Buffer.concat([tarOf([{ name: 'b21/last', body: 'last' }], { end: false }), Buffer.alloc(512)]); // one end block only
+    assert.equal(padded.length, 10240);
+    const img = await dockerSaveArchive(join(work, 'b21'), [padded, trailing, noEnd], 'b21:1');
+    await loadImages(store, img.archive);
+    const out = join(work, 'b21-saved.tar');
+    await saveImages(store, ['b21:1'], out);
+    assert.ok(readFileSync(out).equals(readFileSync(img.archive)), 'saved archive differs');
+    // Every layer.tar in the saved archive hashes to its DiffID.
+    const x = join(work, 'b21-x');
+    mkdirSync(x);
+    execFileSync('tar', ['-xf', out, '-C', x]);
+    const manifest = JSON.parse(readFileSync(join(x, 'manifest.json'), 'utf8')) as Array<{ Layers: string[] }>;
+    assert.deepEqual(manifest[0]!.Layers.map((l) => sha(readFileSync(join(x, l)))), img.diffIds);
+    // Tamper with the stored diff dir: same size, other bytes; then a removed file; then a grown one.
+    const rec = (await store.layers()).find((l) => l.diffId === sha(padded))!;
+    const data = join(store.diffDir(rec.cacheId), 'b21/data');
+    const original = readFileSync(data);
+    const tampered = join(work, 'b21-tampered.tar');
+    const attempts: Array<[() => void, string]> = [
+      [() => writeFileSync(data, Buffer.from(original).fill('X', 0, 7)), 'layer-digest-verification-failed'],
+      [() => rmSync(data), 'tar-split-content-missing'],
+      [() => writeFileSync(data, Buffer.concat([original, Buffer.from('+')])), 'tar-split-content-mismatch'],
+    ];
+    try {
+      for (const [tamper, reason] of attempts) {
+        tamper();
+        await assert.rejects(saveImages(store, ['b21:1'], tampered), (e: unknown) => {
+          assert.ok(e instanceof OverlayError, String(e));
+          assert.equal(e.reason, reason, e.message);
+          return true;
+        });
+        assert.equal(existsSync(tampered), false, 'no archive is left behind');
+      }
+    } finally {
+      writeFileSync(data, original);
+    }
+    await saveImages(store, ['b21:1'], tampered);
+    assert.ok(readFileSync(tampered).equals(readFileSync(img.archive)), 'restored content saves the original bytes again');
+  });
+
+  test('B23: symlinked layer.tar members resolve inside the archive (relative, absolute, chained, via a dir link); escapes and loops are refused', async (t) => {
+    if (!requiresOverlay(t)) return;
+    const layers = await Promise.all(['a', 'b', 'c', 'a'].map((n) => layerTar([{ name: `b23-${n}`, content: `layer ${n}` }])));
+    const diffIds = layers.map(sha);
+    const cfg = imageConfig(diffIds);
+    const cfgName = `${sha(cfg).slice(7)}.json`;
+    const archive = (name: string, layerNames: string[], extra: TarEntrySpec[]): string => {
+      const f = join(work, `${name}.tar`);
+      writeFileSync(f, tarOf([
+        { name: 'manifest.json', body: JSON.stringify([{ Config: cfgName, RepoTags: [`${name}:1`], Layers: layerNames }]) },
+        { name: cfgName, body: cfg },
+        { name: 'real-a/', type: 'dir' },
+        { name: 'real-a/layer.tar', body: layers[0]! },
+        { name: 'real-b/layer.tar', body: layers[1]! },
+        { name: 'real-c/layer.tar', body: layers[2]! },
+        ...extra,
+      ]));
+      return f;
+    };
+    const good = archive('b23', ['abs/layer.tar', 'chain1/layer.tar', 'dirlink/layer.tar', 'rel/layer.tar'], [
+      { name: 'abs/layer.tar', type: 'symlink', linkname: '/real-a/layer.tar' }, // absolute: the archive root
+      { name: 'chain1/layer.tar', type: 'symlink', linkname: '../chain2/layer.tar' },
+      { name: 'chain2/layer.tar', type: 'symlink', linkname: '../real-b/./layer.tar' },
+      { name: 'dirlink', type: 'symlink', linkname: 'real-c' }, // a symlinked directory component
+      { name: 'rel/layer.tar', type: 'symlink', linkname: '../real-a/layer.tar' },
+    ]);
+    const r = await loadImages(store, good);
+    assert.deepEqual(r.images, [{ id: sha(cfg), tags: ['b23:1'] }]);
+    const e = await (async () => {
+      await createContainer(store, 'b23c', 'b23:1');
+      return containerEngine(store, 'b23c');
+    })();
+    assert.deepEqual((await e.readdir('/')).filter((n) => n.startsWith('b23-')).sort(), ['b23-a', 'b23-b', 'b23-c']);
+    assert.equal(await e.readFile('/b23-c', 'utf8'), 'layer c');
+    await removeContainer(store, 'b23c');
+    // Outside the archive: climbing above its root, or an absolute host path it does not hold.
+    writeFileSync(join(work, 'outside.tar'), layers[0]!);
+    const bad: Array<[string, TarEntrySpec[], string, string, RegExp]> = [
+      ['b23-up', [{ name: 'evil/layer.tar', type: 'symlink', linkname: '../../outside.tar' }], 'EINVAL', 'archive-member-escapes', /outside the archive/],
+      ['b23-dirup', [{ name: 'evil', type: 'symlink', linkname: '../..' }], 'EINVAL', 'archive-member-escapes', /outside the archive/],
+      ['b23-abs', [{ name: 'evil/layer.tar', type: 'symlink', linkname: join(work, 'outside.tar') }], 'ENOENT', 'archive-member-missing', /symlink.*not in the archive/],
+      ['b23-loop', [{ name: 'evil/layer.tar', type: 'symlink', linkname: '../loop/layer.tar' }, { name: 'loop/layer.tar', type: 'symlink', linkname: '../evil/layer.tar' }], 'ELOOP', 'archive-member-loop', /symlinks/],
+    ];
+    for (const [name, extra, code, reason, msg] of bad) {
+      const f = archive(name, ['real-a/layer.tar', 'real-b/layer.tar', 'real-c/layer.tar', name === 'b23-dirup' ? 'evil/outside.tar' : 'evil/layer.tar'], extra);
+      await rejectsUnchanged(store.root, () => loadImages(store, f), (err) => {
+        assert.equal(err.code, code, err.message);
+        assert.equal(err.reason, reason, err.message);
+        assert.match(err.message, msg);
+        assert.match(err.message, /evil/);
+      });
+    }
   });
 });
