@@ -2,13 +2,14 @@
  * An image input (a tar, or a directory) seen as a set of named members. A tar is extracted once
  * into a scratch dir on the data root's filesystem: every regular member goes to a file named by
  * its index (member names are never used as paths, so hostile names cannot escape), hashed while
- * written. Symlink members (docker save links duplicate layers) are resolved inside the archive.
+ * written. Symlink members (docker save links duplicate layers) are resolved inside the archive,
+ * in any path component; a link that climbs out of it, or loops, is refused (B23).
  * A directory is read in place; member names are checked to stay inside it.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { lstat, mkdir, open, readFile, realpath, rm, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
-import { join, posix, sep } from 'node:path';
+import { join, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import tar from 'tar-stream';
@@ -72,26 +73,72 @@ interface TarMember { file?: string; size: number; digest?: string; linkname?: s
 class TarSource extends BaseSource {
   constructor(label: string, private readonly dir: string, private readonly members: Map<string, TarMember>) { super(label); }
 
-  private resolve(name: string): TarMember | undefined {
-    let n = normalizeName(name);
-    for (let hops = 0; n !== null && hops < 16; hops++) {
-      const m = this.members.get(n);
-      if (m === undefined || m.linkname === undefined) return m;
-      const base = posix.dirname(n);
-      n = normalizeName(m.linkname.startsWith('/') ? m.linkname : posix.join(base, m.linkname));
+  /**
+   * The regular member `name` names, following symlink members in any component (as Docker
+   * resolves them in its extracted copy, scoped to the archive): a relative target from the link's
+   * dir, an absolute one from the archive root. Climbing above the root is refused (EINVAL
+   * archive-member-escapes), as are more than 40 links (ELOOP archive-member-loop, the kernel's
+   * limit); a name that resolves to nothing is missing, naming the links it went through.
+   */
+  private resolve(name: string): TarMember {
+    const out: string[] = [];
+    const via: string[] = [];
+    let queue = name.split('/');
+    while (queue.length > 0) {
+      const part = queue.shift() as string;
+      if (part === '' || part === '.') continue;
+      if (part === '..') {
+        if (out.length === 0) throw this.escapes(name, via);
+        out.pop();
+        continue;
+      }
+      out.push(part);
+      const m = this.members.get(out.join('/'));
+      if (m?.linkname === undefined) continue;
+      via.push(`${out.join('/')} -> ${m.linkname}`);
+      if (via.length > 40) {
+        throw new OverlayError('ELOOP', 'load', { path: this.label, reason: 'archive-member-loop', detail: `${JSON.stringify(name)}: too many levels of symlinks (${via.slice(0, 3).join(', ')}, …)` });
+      }
+      out.pop();
+      if (m.linkname.startsWith('/')) out.length = 0;
+      queue = [...m.linkname.split('/'), ...queue];
     }
-    return undefined;
+    const m = this.members.get(out.join('/'));
+    if (m?.file === undefined) {
+      if (via.length === 0) throw missing(this.label, name);
+      throw new OverlayError('ENOENT', 'load', {
+        path: this.label,
+        reason: 'archive-member-missing',
+        detail: `${JSON.stringify(name)} is a symlink (${via.join(', ')}) to ${JSON.stringify(`/${out.join('/')}`)}, which is not in the archive (symlinks resolve inside the archive)`,
+      });
+    }
+    return m;
   }
 
-  async has(name: string): Promise<boolean> { return this.resolve(name)?.file !== undefined; }
+  private escapes(name: string, via: string[]): OverlayError {
+    return new OverlayError('EINVAL', 'load', {
+      path: this.label,
+      reason: 'archive-member-escapes',
+      detail: `${JSON.stringify(name)} resolves outside the archive${via.length > 0 ? ` through the symlink ${via.join(', ')}` : ''}`,
+    });
+  }
+
+  async has(name: string): Promise<boolean> {
+    try {
+      this.resolve(name);
+      return true;
+    } catch (e) {
+      if (e instanceof OverlayError) return false;
+      throw e;
+    }
+  }
   async get(name: string): Promise<Member> {
     const m = this.resolve(name);
-    if (m?.file === undefined) throw missing(this.label, name);
-    return { file: m.file, size: m.size };
+    return { file: m.file as string, size: m.size };
   }
   async digest(name: string): Promise<string> {
     const m = this.resolve(name);
-    if (m?.digest === undefined) throw missing(this.label, name);
+    if (m.digest === undefined) throw missing(this.label, name);
     return m.digest;
   }
   async close(): Promise<void> { await rm(this.dir, { recursive: true, force: true }); }
@@ -157,7 +204,8 @@ async function extractTar(file: string, scratch: string, label = file): Promise<
         members.set(name, { file: out, size, digest: `sha256:${hash.digest('hex')}` });
       } else {
         if (name !== null && name !== '' && (h.type === 'symlink' || h.type === 'link') && typeof h.linkname === 'string') {
-          // A hard link names another member by its archive path; a symlink is relative to its dir.
+          // A hard link names another member by its archive path; a symlink is relative to its dir
+          // (or, when absolute, to the archive root).
           const target = h.type === 'link' ? `/${h.linkname}` : h.linkname;
           members.set(name, { size: 0, linkname: target });
         }
