@@ -190,3 +190,24 @@ test('B28: overlayChanges() sees an upper symlink or file that differs from the 
     spawnSync('umount', [m]);
   }
 });
+
+test('B19: overlayChanges() and changesDirs() keep names that are not UTF-8 (pathBytes), sorted by bytes', async (t) => {
+  if (!requiresRoot(t)) return;
+  const lower = tempDir(t);
+  const upper = tempDir(t);
+  const raw = (s: string, ...bytes: number[]): Buffer => Buffer.concat([Buffer.from(s), Buffer.from(bytes)]);
+  const at_ = (root: string, name: Buffer): Buffer => Buffer.concat([Buffer.from(`${root}/`), name]);
+  writeFileSync(at_(lower, raw('gone', 0xfe)), 'g');
+  writeFileSync(join(lower, 'z'), 'z');
+  mknod(at_(upper, raw('gone', 0xfe)), S_IFCHR, 0, 0);
+  mkdirSync(at_(upper, raw('d', 0xff)));
+  writeFileSync(at_(upper, Buffer.concat([raw('d', 0xff), Buffer.from('/new\n'), Buffer.from([0x80])])), 'n');
+  const got = await overlayChanges(upper, [lower]);
+  assert.deepEqual(got.map((c) => [c.kind, (c.pathBytes ?? Buffer.from(c.path)).toString('hex')]), [
+    ['A', raw('/d', 0xff).toString('hex')],
+    ['A', Buffer.concat([raw('/d', 0xff), Buffer.from('/new\n'), Buffer.from([0x80])]).toString('hex')],
+    ['D', raw('/gone', 0xfe).toString('hex')],
+  ]);
+  assert.ok(got.every((c) => c.pathBytes !== undefined && c.path.includes('\ufffd')), 'text form marks the invalid bytes');
+  assert.equal(await changesSize(upper, got), 1);
+});
