@@ -282,3 +282,18 @@ test('B19: the naive diff keeps byte names too — an invalid-UTF-8 name with a 
   const entries = await readTar(data);
   assert.deepEqual(entries.map((e) => [e.type, e.body.toString()]), [['directory', ''], ['file', 'bytes']]);
 });
+
+test('B24: the naive diff (exportChanges) downgrades a v3 security.capability to v2 as well', async (t) => {
+  if (!requiresRoot(t)) return;
+  const d = tempDir(t);
+  writeFileSync(join(d, 'bin'), 'x');
+  const v3 = Buffer.from('010000030004000000000000000000000000000000000000', 'hex');
+  v3.writeUInt32LE(1000, 20);
+  lsetxattr(join(d, 'bin'), 'security.capability', v3);
+  const c = new Collector();
+  await exportChanges(d, [{ path: '/bin', kind: 'A' }], c);
+  const want = Buffer.from(v3.subarray(0, 20));
+  want[3] = 2;
+  assert.ok(c.data.includes(Buffer.concat([Buffer.from('SCHILY.xattr.security.capability='), want, Buffer.from('\n')])));
+  assert.ok(!c.data.includes(v3), 'the v3 bytes are not written');
+});
