@@ -13,6 +13,7 @@ import { OverlayError, fromNodeError, hasCode } from '../errors.js';
 import { containerEngine, isContainerMounted } from '../image/index.js';
 import { S_IFBLK, S_IFCHR, lutimesNs, major, minor, mknod, timespecFromNs } from '../sys/libc.js';
 import type { CliContext } from './main.js';
+import { decodeXattrValue, encodeXattrValue } from './xattr-value.js';
 
 type Print = (human: string, value: unknown) => void;
 
@@ -430,12 +431,13 @@ function opsProgram(name: string, ctx: CliContext, print: Print): Command {
     .command('setfattr')
     .argument('<path>')
     .requiredOption('-n, --name <name>', 'attribute name')
-    .option('-v, --value <value>', 'value (default empty)')
+    .option('-v, --value <value>', 'value as setfattr(1) takes it: text, "quoted\\ntext", 0x<hex> or 0s<base64> (default empty)')
     .option('-x, --remove', 'remove the attribute')
     .action(async (path: string, o: { name: string; value?: string; remove?: boolean }) => {
+      const value = decodeXattrValue(o.value ?? '');
       await withEngine(name, async (fs) => {
         if (o.remove === true) await fs.removexattr(path, o.name, { noFollow: true });
-        else await fs.setxattr(path, o.name, o.value ?? '', { noFollow: true });
+        else await fs.setxattr(path, o.name, value, { noFollow: true });
       });
       print('', { path, name: o.name });
     });
@@ -444,12 +446,26 @@ function opsProgram(name: string, ctx: CliContext, print: Print): Command {
     .command('getfattr')
     .argument('<path>')
     .option('-n, --name <name>', 'one attribute')
-    .action(async (path: string, o: { name?: string }) => {
+    .option('-e, --encoding <en>', 'text, hex or base64 (default: text when printable, else base64, as getfattr(1))')
+    .action(async (path: string, o: { name?: string; encoding?: string }) => {
+      const enc = o.encoding;
+      if (enc !== undefined && enc !== 'text' && enc !== 'hex' && enc !== 'base64') {
+        throw new OverlayError('EINVAL', 'getfattr', { reason: 'bad-encoding', detail: `unrecognized encoding '${enc}' (text, hex or base64)` });
+      }
       await withEngine(name, async (fs) => {
         const names = o.name !== undefined ? [o.name] : (await fs.listxattr(path, { noFollow: true })).sort();
-        const out: Record<string, string> = {};
-        for (const n of names) out[n] = (await fs.getxattr(path, n, { noFollow: true })).toString('utf8');
-        print(Object.entries(out).map(([k, v]) => `${k}="${v}"`).join('\n'), out);
+        const lines: string[] = [];
+        // JSON: the exact bytes as base64, plus the text when they are valid UTF-8.
+        const json: Record<string, { base64: string; text?: string }> = {};
+        for (const n of names) {
+          const v = await fs.getxattr(path, n, { noFollow: true });
+          lines.push(`${n}=${encodeXattrValue(v, enc)}`);
+          const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+          let t: string | undefined;
+          try { t = text.decode(v); } catch { t = undefined; }
+          json[n] = t !== undefined ? { base64: v.toString('base64'), text: t } : { base64: v.toString('base64') };
+        }
+        print(lines.join('\n'), json);
       }, true);
     });
 

@@ -27,7 +27,8 @@ test('the README CLI example runs as written and prints what its comments say', 
   assert.ok(lines.length >= 5, lines.join('\n'));
   for (const line of lines) {
     const [cmd = '', expected] = line.split(/\s+#\s+/, 2);
-    const sh = cmd.replaceAll('npx overlay2', `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)}`).replaceAll('/tmp/', `${dir}/`);
+    // /tmp first, so a checkout under /tmp keeps its own bin path.
+    const sh = cmd.replaceAll('/tmp/', `${dir}/`).replaceAll('npx overlay2', `${JSON.stringify(process.execPath)} ${JSON.stringify(BIN)}`);
     const r = spawnSync('bash', ['-c', sh], { encoding: 'utf8' });
     assert.equal(r.status, 0, `${line}\nexit ${String(r.status)}: ${r.stderr}`);
     if (expected !== undefined) {
