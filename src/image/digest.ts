@@ -69,7 +69,14 @@ export function chainOf(parentChain: string | null, diffId: string): string {
   return parentChain === null ? diffId : sha256Digest(`${parentChain} ${diffId}`);
 }
 
-/** A random 64-hex id, as Docker uses for cache ids (layer dirs) and container ids. */
-export function randomId(): string {
-  return randomBytes(32).toString('hex');
+/**
+ * A random 64-hex id, as Docker uses for cache ids (layer dirs), mount ids and container ids
+ * (stringid.GenerateRandomID): re-rolled while its 12-char short form is all digits, which would
+ * read as a number (and is refused as a hostname). `bytes` is the random source (tests).
+ */
+export function randomId(bytes: (n: number) => Uint8Array = randomBytes): string {
+  for (;;) {
+    const id = Buffer.from(bytes(32)).toString('hex');
+    if (!/^[0-9]{12}/.test(id)) return id;
+  }
 }
