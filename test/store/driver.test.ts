@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { OverlayError } from '../../src/errors.js';
 import { isOverlayMountPoint, readMountinfo } from '../../src/mount/index.js';
@@ -256,4 +257,35 @@ test('list() and repairLinks(): lost l/ links are re-created, dangling ones remo
   await d.get('c');
   await d.put('c');
   assert.deepEqual(await d.repairLinks(), { recreated: [], removed: [] });
+});
+
+test('a missing layer: every operation fails with ENOENT naming it (put is a no-op, as Docker\'s) and creates nothing', async (t) => {
+  if (!requiresOverlay(t)) return;
+  const { driver: d, home, root } = await newDriver(t);
+  await d.create('base', null);
+  const before = readdirSync(home).sort();
+  const tar = join(root, 'empty.tar');
+  writeFileSync(tar, Buffer.alloc(1024));
+  const ops: Array<[string, () => Promise<unknown>]> = [
+    ['get', () => d.get('missing')],
+    ['metadata', () => d.metadata('missing')],
+    ['diff', () => d.diff('missing', null, new PassThrough())],
+    ['diff against a parent', () => d.diff('missing', 'base', new PassThrough())],
+    ['changes', () => d.changes('missing', null)],
+    ['changes against a parent', () => d.changes('missing', 'base')],
+    ['diffSize', () => d.diffSize('missing', null)],
+    ['diffSize against a parent', () => d.diffSize('missing', 'base')],
+    ['applyDiff', () => d.applyDiff('missing', null, tar)],
+  ];
+  for (const [name, op] of ops) {
+    await assert.rejects(op(), (e: unknown) => {
+      assert.ok(e instanceof OverlayError, `${name}: ${String(e)}`);
+      assert.equal(e.code, 'ENOENT', `${name}: ${e.message}`);
+      assert.match(e.message, new RegExp(`${home}/missing`), name);
+      return true;
+    });
+  }
+  await d.put('missing');
+  assert.equal(await d.exists('missing'), false);
+  assert.deepEqual(readdirSync(home).sort(), before, 'nothing was created under home');
 });
