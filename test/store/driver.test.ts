@@ -289,3 +289,31 @@ test('a missing layer: every operation fails with ENOENT naming it (put is a no-
   assert.equal(await d.exists('missing'), false);
   assert.deepEqual(readdirSync(home).sort(), before, 'nothing was created under home');
 });
+
+test('get(): the kernel mount carries Docker\'s data — absolute l/ lowers in `lower` order, upper/work for rw; own diff first and no upper for a committed layer', async (t) => {
+  if (!requiresOverlay(t)) return;
+  const { driver: d, home } = await newDriver(t);
+  await d.create('base', null);
+  await d.create('mid', 'base');
+  await d.createReadWrite('top', 'mid');
+  const superOpts = (m: string): string[] => (readMountinfo().filter((x) => x.mountPoint === m).at(-1)?.superOptions ?? '').split(',');
+  const lowerOf = (id: string): string[] => readFileSync(join(home, id, 'lower'), 'utf8').split(':').map((l) => join(home, l));
+  const rw = await d.get('top');
+  try {
+    const o = superOpts(rw);
+    assert.ok(o.includes(`lowerdir=${lowerOf('top').join(':')}`), o.join(','));
+    assert.ok(o.includes(`upperdir=${join(home, 'top', 'diff')}`), o.join(','));
+    assert.ok(o.includes(`workdir=${join(home, 'top', 'work')}`), o.join(','));
+  } finally {
+    await d.put('top');
+  }
+  const ro = await d.get('mid');
+  try {
+    const o = superOpts(ro);
+    assert.ok(o.includes(`lowerdir=${[join(home, 'mid', 'diff'), ...lowerOf('mid')].join(':')}`), o.join(','));
+    assert.ok(!o.some((x) => x.startsWith('upperdir=') || x.startsWith('workdir=')), o.join(','));
+    assert.ok(o.includes('ro'), 'a lowers-only overlay is read-only');
+  } finally {
+    await d.put('mid');
+  }
+});
