@@ -255,3 +255,23 @@ test('prune removes driver layers nothing references and leaves images intact', 
   assert.equal(readFileSync(join(merged, 'etc/os-release'), 'utf8').includes('overlay2 example'), true);
   ok(root, ['umount', 'after-prune']);
 });
+
+test('--config without --root: the data root is the config\'s data-root', async (t) => {
+  if (!requiresOverlay(t)) return;
+  const dir = tempDir(t);
+  const dataRoot = join(dir, 'from-config');
+  const cfg = join(dir, 'daemon.json');
+  writeFileSync(cfg, JSON.stringify({ 'data-root': dataRoot, 'storage-driver': 'overlay2', 'storage-opts': [] }, null, 2));
+  const run = (args: string[]): string => {
+    const r = spawnSync(process.execPath, [BIN, '--config', cfg, ...args], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout;
+  };
+  assert.deepEqual(lines(run(['load', EXAMPLE])), ['Loaded image: example:1']);
+  assert.ok(existsSync(join(dataRoot, 'overlay2', 'l')), 'the driver home is under the configured data-root');
+  assert.equal((statSync(join(dataRoot, 'overlay2')).mode & 0o7777).toString(8), '710');
+  const info = JSON.parse(run(['--json', 'info'])) as { dataRoot: string; images: number };
+  assert.equal(info.dataRoot, dataRoot);
+  assert.equal(info.images, 1);
+  assert.ok(lines(run(['info'])).includes(`Data Root: ${dataRoot}`));
+});
