@@ -14,7 +14,8 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync, rmSync, createWriteStream, mkdirSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync, createWriteStream, mkdirSync, existsSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -315,5 +316,41 @@ describe('real image as an OCI layout (skopeo)', { skip: gated ? 'needs root and
     assert.deepEqual((await s2.layers()).map((l) => l.chainId).sort(), [...dockerChains].sort());
     const fromTar = normRoot(await imageTree(s2, 'edge-ocitar:1'));
     assert.deepEqual(fromTar, expectedTree, diffLines(fromTar, expectedTree));
+  });
+  test('load() of edge in Docker 25+\'s `docker save` layout (blobs/sha256, index.json and manifest.json) gives Docker\'s chainIDs and tree', async (t) => {
+    if (!requiresOverlay(t) || !requiresCommand(t, 'python3')) return;
+    work ??= mkdtempSync(join(tmpdir(), 'ovl2-oci-'));
+    // Re-shaped from Docker 20.10's archive the way Docker 25 writes it: uncompressed layers and the
+    // config as blobs named by their digests, manifest.json pointing at them, plus the OCI index.
+    const src = realImageDir('edge');
+    const [m] = JSON.parse(readFileSync(join(src, 'manifest.json'), 'utf8')) as Array<{ Config: string; RepoTags: string[]; Layers: string[] }>;
+    assert.ok(m !== undefined);
+    const cfgBytes = readFileSync(join(src, m.Config));
+    const cfgHex = m.Config.replace(/\.json$/, '');
+    const diffIds = (JSON.parse(cfgBytes.toString()) as { rootfs: { diff_ids: string[] } }).rootfs.diff_ids;
+    const dir = join(work, 'edge-docker25');
+    const blobs = join(dir, 'blobs', 'sha256');
+    mkdirSync(blobs, { recursive: true });
+    writeFileSync(join(blobs, cfgHex), cfgBytes);
+    const layers = m.Layers.map((l, i) => {
+      const hex = (diffIds[i] as string).slice(7);
+      if (!existsSync(join(blobs, hex))) execFileSync('ln', [join(src, l), join(blobs, hex)]);
+      return { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: diffIds[i] as string, size: statSync(join(src, l)).size };
+    });
+    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: `sha256:${cfgHex}`, size: cfgBytes.length }, layers }));
+    const manHex = createHash('sha256').update(manifest).digest('hex');
+    writeFileSync(join(blobs, manHex), manifest);
+    writeFileSync(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+    writeFileSync(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${manHex}`, size: manifest.length, annotations: { 'io.containerd.image.name': 'docker.io/library/edge25:1', 'org.opencontainers.image.ref.name': '1' } }] }));
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify([{ Config: `blobs/sha256/${cfgHex}`, RepoTags: ['edge25:1'], Layers: diffIds.map((d) => `blobs/sha256/${d.slice(7)}`) }]));
+    const tarFile = join(work, 'edge-docker25.tar');
+    execFileSync('tar', ['-cf', tarFile, '-C', dir, 'blobs', 'index.json', 'manifest.json', 'oci-layout']);
+    const s = await ImageStore.open(join(work, 'root-edge-docker25'));
+    const r = await loadImages(s, tarFile);
+    assert.deepEqual(r.images, [{ id: `sha256:${cfgHex}`, tags: ['edge25:1'] }], 'the image id is Docker\'s: the config bytes are unchanged');
+    assert.deepEqual(r.layersCreated, chainIds(diffIds));
+    const tree = normRoot(await imageTree(s, 'edge25:1'));
+    const expectedTree = normRoot(expected('edge.expected-tree.txt'));
+    assert.deepEqual(tree, expectedTree, diffLines(tree, expectedTree));
   });
 });
