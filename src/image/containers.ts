@@ -19,7 +19,7 @@ import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { OverlayError, fromNodeError, hasCode, isNotFound } from '../errors.js';
 import type { Change } from '../archive/types.js';
-import { EMPTY_LAYER_DIFF_ID, chainIds, chainOf, randomId, sha256Digest } from './digest.js';
+import { EMPTY_LAYER_DIFF_ID, chainIds, chainOf, layerDepthError, randomId, sha256Digest } from './digest.js';
 import { goContainerConfig, goMarshal, goObject, goString } from './go-json.js';
 import type { JsonObject, JsonValue } from './json-types.js';
 import type { ContainerRecord, MountRecord } from './metadata.js';
@@ -208,6 +208,9 @@ export async function commitContainer(store: ImageStore, ref: string, repoTag: s
   const parentDiffIds = ImageStore.diffIdsOf(parentCfg);
   const parentChain = parentDiffIds.length === 0 ? null : (chainIds(parentDiffIds).at(-1) as string);
   const parentCache = parentChain === null ? null : (await store.layer(parentChain)).cacheId;
+  // Docker registers the commit's layer (even an empty one) on the image's chain: depth-limited.
+  const tooDeep = layerDepthError('commit', parentDiffIds.length, `container ${c.Name}: its image has ${parentDiffIds.length} layers and the commit adds one`);
+  if (tooDeep !== null) throw tooDeep;
   const scratch = await store.scratch('commit');
   const undo: Array<() => Promise<void>> = [];
   try {

@@ -11,6 +11,19 @@ import { OverlayError, fromNodeError } from '../errors.js';
 /** diffID of the empty layer tar (1024 zero bytes); Docker marks such commits `empty_layer`. */
 export const EMPTY_LAYER_DIFF_ID = 'sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef';
 
+/**
+ * Docker's layer-store limit (maxLayerDepth): a layer may not be registered on a parent chain of
+ * this depth, so an image has at most 125 layers and its container's init and rw layers still fit
+ * the driver's 128 lowers. Exceeding it is EINVAL (reason max-depth-exceeded) "max depth exceeded".
+ */
+export const MAX_LAYER_DEPTH = 125;
+
+/** The error for a layer registered on a chain of `parentDepth` layers, or null when it fits. */
+export function layerDepthError(op: string, parentDepth: number, what: string): OverlayError | null {
+  if (parentDepth < MAX_LAYER_DEPTH) return null;
+  return new OverlayError('EINVAL', op, { reason: 'max-depth-exceeded', detail: `${what}, at most ${MAX_LAYER_DEPTH} layers per image: max depth exceeded` });
+}
+
 const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
 const HEX_RE = /^[0-9a-f]{64}$/;
 
@@ -56,7 +69,14 @@ export function chainOf(parentChain: string | null, diffId: string): string {
   return parentChain === null ? diffId : sha256Digest(`${parentChain} ${diffId}`);
 }
 
-/** A random 64-hex id, as Docker uses for cache ids (layer dirs) and container ids. */
-export function randomId(): string {
-  return randomBytes(32).toString('hex');
+/**
+ * A random 64-hex id, as Docker uses for cache ids (layer dirs), mount ids and container ids
+ * (stringid.GenerateRandomID): re-rolled while its 12-char short form is all digits, which would
+ * read as a number (and is refused as a hostname). `bytes` is the random source (tests).
+ */
+export function randomId(bytes: (n: number) => Uint8Array = randomBytes): string {
+  for (;;) {
+    const id = Buffer.from(bytes(32)).toString('hex');
+    if (!/^[0-9]{12}/.test(id)) return id;
+  }
 }

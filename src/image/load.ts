@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { openDecompressed } from '../archive/compression.js';
 import { OverlayError, fromNodeError } from '../errors.js';
-import { chainIds, digestHex, randomId } from './digest.js';
+import { chainIds, digestHex, layerDepthError, randomId } from './digest.js';
 import { planLoad, type PlannedImage } from './load-plan.js';
 import { openSource } from './source.js';
 import { requireRepository } from './reference.js';
@@ -56,6 +56,11 @@ export async function loadImages(store: ImageStore, input: string, opts: LoadOpt
     const src = await openSource(input, join(scratch, 'archive'));
     try {
       const plan = await planLoad(src, repository);
+      // Docker refuses the 126th layer while registering; refusing before the first keeps the store as it was.
+      for (const img of plan) {
+        const tooDeep = layerDepthError('load', img.layers.length - 1, `image ${img.tags[0] ?? img.id} has ${img.layers.length} layers`);
+        if (tooDeep !== null) throw tooDeep;
+      }
       for (const img of plan) await loadOne(store, img, scratch, undo, result);
       // Tags last, in one write.
       const tags = await store.meta.readTags();

@@ -64,3 +64,14 @@ export function mountsUnder(dir: string, entries = readMountinfo()): string[] {
   // Stable reverse keeps later (stacked) mounts before earlier ones at the same point.
   return hits.map((p, i) => ({ p, i })).sort((x, y) => y.p.split('/').length - x.p.split('/').length || y.i - x.i).map((x) => x.p);
 }
+
+/** The mount a path lives on: the latest mount whose mount point is the longest prefix of `path` (absolute, real). */
+export function mountContaining(path: string, entries = readMountinfo()): MountEntry | undefined {
+  let found: MountEntry | undefined;
+  for (const m of entries) {
+    const prefix = m.mountPoint.endsWith('/') ? m.mountPoint : `${m.mountPoint}/`;
+    if (m.mountPoint !== path && !path.startsWith(prefix)) continue;
+    if (found === undefined || m.mountPoint.length >= found.mountPoint.length) found = m;
+  }
+  return found;
+}

@@ -19,13 +19,13 @@
  * while the kernel's mount table cannot.
  */
 import type { Writable } from 'node:stream';
-import { chmod, chown, mkdir, mkdtemp, readFile, readdir, readlink, rm, rmdir, stat, symlink, unlink } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readFile, readdir, readlink, realpath, rm, rmdir, stat, symlink, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { OverlayError, fromNodeError, hasCode, isNotFound } from '../errors.js';
 import type { ApplyLayerOptions, ApplyLayerResult, Change, DiffLayerResult } from '../archive/types.js';
 import * as archive from '../archive/index.js';
 import { fsyncDir, writeFileAtomic } from '../fsutil/atomic.js';
-import { isOverlayMountPoint, mountOverlay, recursiveUnmount, unmount, type MountMethod } from '../mount/index.js';
+import { isOverlayMountPoint, mountContaining, mountOverlay, recursiveUnmount, unmount, type MountMethod } from '../mount/index.js';
 import { backingFs, dTypeNotSupportedMessage, probeDType, probeIndexParam, probeMetacopy, probeNativeDiff, probeOverlay, probeUserxattr } from '../probe/index.js';
 import { renameat2, RENAME_NOREPLACE } from '../sys/libc.js';
 import { LINK_DIR, MODE, STAGING_PREFIX, kernelWorkDir, layerDir, layerPaths, layerPathsIn, linkDir, linkPath, linkTarget, type LayerPaths } from './layout.js';
@@ -73,6 +73,12 @@ export interface DriverFeatures {
   metacopy: boolean;
   indexOff: boolean;
   userxattr: boolean;
+}
+
+/** Whether the xfs holding `path` enforces project quota (mounted `prjquota`/`pquota`; `pqnoenforce` only accounts, which Docker refuses too). */
+function xfsProjectQuotaOn(path: string): boolean {
+  const opts = (mountContaining(path)?.superOptions ?? '').split(',');
+  return opts.some((o) => o === 'prjquota' || o === 'pquota');
 }
 
 /** chmod only when needed, so an unprivileged user (engine mode) can open a root-made store. */
@@ -156,10 +162,15 @@ export class Overlay2Driver {
       throw fromNodeError(e, 'init', { path: home });
     }
     if (opts.quotaSize > 0) {
+      // Docker's three outcomes: not xfs; xfs without project quota enforced (its quota control
+      // then fails with ErrQuotaNotSupported); xfs with it, where Docker sets quotas and we cannot
+      // (DIFFERS: project quota is not implemented here, so the option is refused, not ignored).
       const detail =
-        fs.name === 'xfs'
-          ? 'Storage option overlay2.size not supported. Filesystem does not support Project Quota: project quota is not implemented by this driver'
-          : `Storage Option overlay2.size only supported for backingFS XFS. Found ${fs.name}`;
+        fs.name !== 'xfs'
+          ? `Storage Option overlay2.size only supported for backingFS XFS. Found ${fs.name}`
+          : `Storage option overlay2.size not supported. Filesystem does not support Project Quota: ${
+              xfsProjectQuotaOn(await realpath(testdir)) ? 'project quota is not implemented by this driver' : 'Filesystem does not support, or has not enabled quotas'
+            }`;
       throw new OverlayError('EOPNOTSUPP', 'init', { path: home, reason: 'quota-not-supported', detail });
     }
     const features: DriverFeatures = { backingFs: fs.name, dType: true, metacopy: mc.supported, indexOff: await probeIndexParam(), userxattr: ux.supported };

@@ -6,8 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, readFileSync, writeFileSync, existsSync, truncateSync, statSync, mkdirSync, readdirSync, lstatSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync, existsSync, truncateSync, statSync, mkdirSync, readdirSync, lstatSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { createHash } from 'node:crypto';
 import { requiresOverlay, tempDir } from '../helpers/requires.js';
 
 const BIN = join(process.cwd(), 'bin', 'overlay2.js');
@@ -30,14 +31,15 @@ function ok(root: string, args: string[], input?: string): string {
   return r.stdout;
 }
 
-/** Every path under `dir` with its type, mode, size and link target: a store snapshot. */
+/** Every path under `dir` with its mode, size and (files under 1 MiB) content hash: a store snapshot. */
 function snapshot(dir: string): string[] {
   const out: string[] = [];
   const walk = (d: string): void => {
     for (const name of readdirSync(d).sort()) {
       const p = join(d, name);
       const st = lstatSync(p);
-      out.push(`${relative(dir, p)} ${st.mode.toString(8)} ${st.isFile() ? st.size : 0}`);
+      const content = st.isFile() && st.size < 1 << 20 ? createHash('sha256').update(readFileSync(p)).digest('hex').slice(0, 16) : '';
+      out.push(`${relative(dir, p)} ${st.mode.toString(8)} ${st.isFile() ? st.size : 0} ${content}`);
       if (st.isDirectory()) walk(p);
     }
   };
@@ -154,38 +156,82 @@ test('bad input: clear one-line error naming the thing, exit 1, store unchanged'
   const root = join(dir, 'root');
   ok(root, ['load', EXAMPLE]);
   const before = snapshot(root);
+  /** A failed command: exit 1, one stderr line matching every pattern, nothing on stdout, store as before. */
+  const fails = (args: string[], ...patterns: RegExp[]): void => {
+    const r = cli(root, args);
+    assert.equal(r.status, 1, `overlay2 ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+    assert.equal(r.stdout, '', `overlay2 ${args.join(' ')} printed to stdout`);
+    assert.equal(lines(r.stderr).length, 1, `one error line: ${r.stderr}`);
+    for (const p of patterns) assert.match(r.stderr, p);
+    assert.deepEqual(snapshot(root), before, `store changed by overlay2 ${args.join(' ')}`);
+  };
 
-  const unknown = cli(root, ['create', '--name', 'xx', 'nosuch:1']);
-  assert.equal(unknown.status, 1);
-  assert.match(unknown.stderr, /nosuch:1/);
-  assert.equal(lines(unknown.stderr).length, 1);
+  // Unknown image, through every command that takes one; unknown container likewise.
+  fails(['create', '--name', 'xx', 'nosuch:1'], /No such image: nosuch:1$/m);
+  fails(['save', 'nosuch:1', '-o', join(dir, 'out.tar')], /No such image: nosuch:1$/m);
+  assert.equal(existsSync(join(dir, 'out.tar')), false, 'a failed save writes no output file');
+  fails(['rmi', 'nosuch:1'], /No such image: nosuch:1$/m);
+  fails(['tag', 'nosuch:1', 'other:2'], /No such image: nosuch:1$/m);
+  for (const cmd of [['mount'], ['umount'], ['diff'], ['commit'], ['rm']]) fails([...cmd, 'nosuch'], /No such container: nosuch$/m);
 
+  // Truncated archive.
   const truncated = join(dir, 'truncated.tar');
   copyFileSync(EXAMPLE, truncated);
   truncateSync(truncated, Math.floor(statSync(EXAMPLE).size / 2));
-  const tr = cli(root, ['load', truncated]);
-  assert.equal(tr.status, 1);
-  assert.match(tr.stderr, /truncated\.tar/);
+  fails(['load', truncated], /truncated\.tar/, /EINVAL/);
+  fails(['load', join(dir, 'nope.tar')], /ENOENT.*nope\.tar/);
 
-  const missing = cli(root, ['load', join(dir, 'nope.tar')]);
-  assert.equal(missing.status, 1);
-  assert.match(missing.stderr, /ENOENT.*nope\.tar/);
+  // Wrong digests: a layer byte flipped (its diffID no longer matches the config), and an edited
+  // config (its content digest no longer matches its name), as a directory and as a tar.
+  const unpacked = join(dir, 'unpacked');
+  mkdirSync(unpacked);
+  spawnSync('tar', ['-xf', EXAMPLE, '-C', unpacked]);
+  const manifest = JSON.parse(readFileSync(join(unpacked, 'manifest.json'), 'utf8')) as Array<{ Config: string; Layers: string[] }>;
+  const layer = join(unpacked, manifest[0]?.Layers[2] ?? '');
+  const bytes = readFileSync(layer);
+  const at = bytes.indexOf('ustar') + 100; // inside the first header, past the magic: still a tar, a different digest
+  bytes[at] = (bytes[at] ?? 0) ^ 1;
+  writeFileSync(layer, bytes);
+  fails(['load', unpacked], /diffid-mismatch/, /does not match rootfs\.diff_ids\[2\]/);
+  const badLayerTar = join(dir, 'bad-layer.tar');
+  spawnSync('tar', ['-cf', badLayerTar, '-C', unpacked, '.']);
+  fails(['load', badLayerTar], /bad-layer\.tar/, /diffid-mismatch/);
+  rmSync(unpacked, { recursive: true });
+  mkdirSync(unpacked);
+  spawnSync('tar', ['-xf', EXAMPLE, '-C', unpacked]);
+  const config = join(unpacked, manifest[0]?.Config ?? '');
+  writeFileSync(config, readFileSync(config, 'utf8').replace('"architecture"', '"Architecture"'));
+  fails(['load', unpacked], /digest-mismatch/, /does not match its expected digest sha256:/);
 
-  assert.deepEqual(snapshot(root), before, 'store unchanged');
-
-  const cfg = join(dir, 'daemon.json');
-  writeFileSync(cfg, '{\n  "data-root": "/x",\n  "storage-driver": "overlay2",\n  "bogus": 1\n}\n');
-  const bad = spawnSync(process.execPath, [BIN, '--config', cfg, 'info'], { encoding: 'utf8' });
+  // Invalid daemon.json: the default <root>/daemon.json and an explicit --config, with the file, line and column.
+  const cfg = join(root, 'daemon.json');
+  writeFileSync(cfg, '{\n  "storage-driver": "overlay2",\n  "bogus": 1\n}\n');
+  const withBadConfig = snapshot(root);
+  for (const args of [['info'], ['load', EXAMPLE], ['create', '--name', 'yy', 'example:1']]) {
+    const r = cli(root, args);
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(lines(r.stderr).length, 1);
+    assert.ok(r.stderr.includes(`${cfg}`), r.stderr);
+    assert.match(r.stderr, /don't match any configuration option: bogus \(line 3, column 3\)/);
+    assert.deepEqual(snapshot(root), withBadConfig, `store changed by overlay2 ${args.join(' ')} with a bad config`);
+  }
+  rmSync(cfg);
+  const explicit = join(dir, 'daemon.json');
+  writeFileSync(explicit, '{\n  "storage-driver": "overlay2"\n  "storage-opts": []\n}\n');
+  fails(['--config', explicit, 'load', EXAMPLE], /daemon\.json.*line 3, column 3/);
+  writeFileSync(explicit, '{"storage-opts": ["overlay2.size=12Q"]}');
+  fails(['--config', explicit, 'info'], /invalid suffix: 'q'/);
+  // Without --root, the config's own data-root is used: a config naming line/column still refuses first.
+  writeFileSync(explicit, '{\n  "data-root": "/x",\n  "storage-driver": "overlay2",\n  "bogus": 1\n}\n');
+  const bad = spawnSync(process.execPath, [BIN, '--config', explicit, 'info'], { encoding: 'utf8' });
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /daemon\.json/);
   assert.match(bad.stderr, /line 4, column 3/);
-  writeFileSync(cfg, '{\n  "data-root": "/x",\n  "storage-driver": "overlay2"\n  "storage-opts": []\n}\n');
-  const syntax = spawnSync(process.execPath, [BIN, '--config', cfg, 'info'], { encoding: 'utf8' });
-  assert.equal(syntax.status, 1);
-  assert.match(syntax.stderr, /daemon\.json.*line 4, column 3/);
+  assert.equal(existsSync('/x'), false);
 
   const usage = cli(root, ['create', 'example:1']);
   assert.equal(usage.status, 2, 'missing --name is a usage error');
+  assert.deepEqual(snapshot(root), before);
 });
 
 test('prune removes driver layers nothing references and leaves images intact', async (t) => {
@@ -208,4 +254,24 @@ test('prune removes driver layers nothing references and leaves images intact', 
   const merged = ok(root, ['mount', 'after-prune']).trim();
   assert.equal(readFileSync(join(merged, 'etc/os-release'), 'utf8').includes('overlay2 example'), true);
   ok(root, ['umount', 'after-prune']);
+});
+
+test('--config without --root: the data root is the config\'s data-root', async (t) => {
+  if (!requiresOverlay(t)) return;
+  const dir = tempDir(t);
+  const dataRoot = join(dir, 'from-config');
+  const cfg = join(dir, 'daemon.json');
+  writeFileSync(cfg, JSON.stringify({ 'data-root': dataRoot, 'storage-driver': 'overlay2', 'storage-opts': [] }, null, 2));
+  const run = (args: string[]): string => {
+    const r = spawnSync(process.execPath, [BIN, '--config', cfg, ...args], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout;
+  };
+  assert.deepEqual(lines(run(['load', EXAMPLE])), ['Loaded image: example:1']);
+  assert.ok(existsSync(join(dataRoot, 'overlay2', 'l')), 'the driver home is under the configured data-root');
+  assert.equal((statSync(join(dataRoot, 'overlay2')).mode & 0o7777).toString(8), '710');
+  const info = JSON.parse(run(['--json', 'info'])) as { dataRoot: string; images: number };
+  assert.equal(info.dataRoot, dataRoot);
+  assert.equal(info.images, 1);
+  assert.ok(lines(run(['info'])).includes(`Data Root: ${dataRoot}`));
 });

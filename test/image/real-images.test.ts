@@ -14,7 +14,8 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync, rmSync, createWriteStream, mkdirSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync, createWriteStream, mkdirSync, existsSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -123,6 +124,51 @@ describe('real images', { skip: gated ? 'needs root and a kernel overlay mount' 
     });
   }
 
+  for (const name of ['realbase', 'edge'] as const) {
+    test(`${name}: a container's kernel-mounted merged view is ${name}.expected-tree.txt plus Docker's init files`, async (t) => {
+      if (!requiresOverlay(t) || !requiresCommand(t, 'python3')) return;
+      const ctr = `${name}-view`;
+      const c = await createContainer(store, ctr, `${name}:1`);
+      const merged = await mountContainer(store, ctr);
+      let ours: string[];
+      try {
+        assert.ok(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === merged && l.includes(' - overlay ')), 'a kernel overlay mount');
+        ours = treeOf(merged);
+      } finally {
+        await umountContainer(store, ctr);
+      }
+      const docker = expected(`${name}.expected-tree.txt`);
+      // Deviation (Docker's own container behaviour, not ours): Docker's setupInitLayer unlinks each
+      // init entry that is not a directory in the image (e.g. the image's /dev/console device and
+      // /etc/hostname) and makes it anew — empty 0755 files, 0755 dirs, /etc/mtab -> /proc/mounts —
+      // which changes the mtime of their parent dirs; the root line is the rw layer's diff root.
+      // Those lines are checked apart; every other line must equal Docker's.
+      const INIT: Array<[string, 'dir' | 'file' | 'link']> = [
+        ['/dev/pts', 'dir'], ['/dev/shm', 'dir'], ['/proc', 'dir'], ['/sys', 'dir'], ['/.dockerenv', 'file'], ['/etc/resolv.conf', 'file'],
+        ['/etc/hosts', 'file'], ['/etc/hostname', 'file'], ['/dev/console', 'file'], ['/etc/mtab', 'link'],
+      ];
+      // tree-manifest.py lists a top-level dotfile without its leading dots ('/.dockerenv' as '/dockerenv').
+      const listed = (p: string): string => `/${p.slice(1).replace(/^\.+/, '')}`;
+      const typeInImage = new Map(docker.map((l) => [pathOf(l), l.split(' ')[0]]));
+      const remade = INIT.map(([p, k]): [string, typeof k] => [listed(p), k]).filter(([p]) => typeInImage.get(p) !== 'd');
+      assert.ok(remade.length >= 5, 'the images lack /.dockerenv, /etc/hosts, /etc/mtab and carry /dev/console and /etc/hostname as non-dirs');
+      for (const [p, kind] of remade) {
+        const l = ours.find((x) => pathOf(x) === p) ?? `missing ${p}`;
+        if (kind === 'dir') assert.match(l, /^d \S+ 0755 0:0 size=0 /, l);
+        else if (kind === 'file') assert.match(l, /^f \S+ 0755 0:0 size=0 /, l);
+        else assert.match(l, /^l \/etc\/mtab 0777 0:0 .* -> \/proc\/mounts$/, l);
+      }
+      const remadePaths = new Set(remade.map(([p]) => p));
+      const touched = new Set(['/', ...remade.map(([p]) => p.slice(0, p.lastIndexOf('/')) || '/')]);
+      const norm = (lines: string[]): string[] => lines.filter((l) => !remadePaths.has(pathOf(l))).map((l) => (touched.has(pathOf(l)) ? dropMtime(l) : l));
+      const o = norm(ours);
+      const d = norm(docker);
+      assert.deepEqual(o, d, diffLines(o, d));
+      await removeContainer(store, ctr);
+      assert.equal(await store.driver.exists(c.mountId), false);
+    });
+  }
+
   test('load() of edge with one flipped byte in a layer fails and changes nothing', async (t) => {
     if (!requiresOverlay(t)) return;
     const dir = join(work, 'edge-flip');
@@ -217,7 +263,7 @@ describe('real images', { skip: gated ? 'needs root and a kernel overlay mount' 
 });
 
 describe('real image as an OCI layout (skopeo)', { skip: gated ? 'needs root and a kernel overlay mount' : false }, () => {
-  let work: string;
+  let work: string | undefined;
   after(() => {
     if (work === undefined) return;
     spawnSync('sh', ['-c', `grep -o " ${work}[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l`]);
@@ -226,7 +272,7 @@ describe('real image as an OCI layout (skopeo)', { skip: gated ? 'needs root and
 
   test('load() of `skopeo copy docker-archive:realbase.tar oci:DIR:1` (gzip layer) gives Docker\'s tree', async (t) => {
     if (!requiresOverlay(t) || !requiresCommand(t, 'skopeo') || !requiresCommand(t, 'python3')) return;
-    work = mkdtempSync(join(tmpdir(), 'ovl2-oci-'));
+    work ??= mkdtempSync(join(tmpdir(), 'ovl2-oci-'));
     const oci = join(work, 'realbase-oci');
     execFileSync('skopeo', ['copy', '-q', `docker-archive:${realImageArchive('realbase')}`, `oci:${oci}:1`]);
     const store = await ImageStore.open(join(work, 'root'));
@@ -240,5 +286,71 @@ describe('real image as an OCI layout (skopeo)', { skip: gated ? 'needs root and
     const ours = normRoot(await imageTree(store, 'realbase-oci:1'));
     const expectedTree = normRoot(expected('realbase.expected-tree.txt'));
     assert.deepEqual(ours, expectedTree, diffLines(ours, expectedTree));
+  });
+  test('load() of edge as skopeo\'s OCI layout, directory (library) and oci-archive tar (CLI): Docker\'s chainIDs and tree', async (t) => {
+    if (!requiresOverlay(t) || !requiresCommand(t, 'skopeo') || !requiresCommand(t, 'python3')) return;
+    work ??= mkdtempSync(join(tmpdir(), 'ovl2-oci-'));
+    const dockerDir = realImageDir('edge');
+    const dockerManifest = JSON.parse(readFileSync(join(dockerDir, 'manifest.json'), 'utf8')) as Array<{ Config: string }>;
+    const dockerConfig = JSON.parse(readFileSync(join(dockerDir, dockerManifest[0]?.Config as string), 'utf8')) as { rootfs: { diff_ids: string[] } };
+    const dockerChains = chainIds(dockerConfig.rootfs.diff_ids);
+    assert.equal(dockerChains.length, 14);
+    const expectedTree = normRoot(expected('edge.expected-tree.txt'));
+
+    const dir = join(work, 'edge-oci');
+    execFileSync('skopeo', ['copy', '-q', `docker-archive:${realImageArchive('edge')}`, `oci:${dir}:1`]);
+    const s1 = await ImageStore.open(join(work, 'root-edge-dir'));
+    const r = await loadImages(s1, dir, { repository: 'edge-oci' });
+    assert.deepEqual(r.images.map((i) => i.tags), [['edge-oci:1']]);
+    assert.deepEqual(r.layersCreated, dockerChains, 'skopeo keeps the diffIDs: the chainIDs are Docker\'s');
+    const fromDir = normRoot(await imageTree(s1, 'edge-oci:1'));
+    assert.deepEqual(fromDir, expectedTree, diffLines(fromDir, expectedTree));
+
+    const tarFile = join(work, 'edge-oci.tar');
+    execFileSync('skopeo', ['copy', '-q', `docker-archive:${realImageArchive('edge')}`, `oci-archive:${tarFile}:1`]);
+    const root2 = join(work, 'root-edge-tar');
+    const cli = spawnSync(process.execPath, [join(process.cwd(), 'bin', 'overlay2.js'), '--root', root2, 'load', tarFile, '--repository', 'edge-ocitar'], { encoding: 'utf8' });
+    assert.equal(cli.status, 0, cli.stderr);
+    assert.equal(cli.stdout.trim(), 'Loaded image: edge-ocitar:1');
+    const s2 = await ImageStore.open(root2);
+    assert.deepEqual((await s2.layers()).map((l) => l.chainId).sort(), [...dockerChains].sort());
+    const fromTar = normRoot(await imageTree(s2, 'edge-ocitar:1'));
+    assert.deepEqual(fromTar, expectedTree, diffLines(fromTar, expectedTree));
+  });
+  test('load() of edge in Docker 25+\'s `docker save` layout (blobs/sha256, index.json and manifest.json) gives Docker\'s chainIDs and tree', async (t) => {
+    if (!requiresOverlay(t) || !requiresCommand(t, 'python3')) return;
+    work ??= mkdtempSync(join(tmpdir(), 'ovl2-oci-'));
+    // Re-shaped from Docker 20.10's archive the way Docker 25 writes it: uncompressed layers and the
+    // config as blobs named by their digests, manifest.json pointing at them, plus the OCI index.
+    const src = realImageDir('edge');
+    const [m] = JSON.parse(readFileSync(join(src, 'manifest.json'), 'utf8')) as Array<{ Config: string; RepoTags: string[]; Layers: string[] }>;
+    assert.ok(m !== undefined);
+    const cfgBytes = readFileSync(join(src, m.Config));
+    const cfgHex = m.Config.replace(/\.json$/, '');
+    const diffIds = (JSON.parse(cfgBytes.toString()) as { rootfs: { diff_ids: string[] } }).rootfs.diff_ids;
+    const dir = join(work, 'edge-docker25');
+    const blobs = join(dir, 'blobs', 'sha256');
+    mkdirSync(blobs, { recursive: true });
+    writeFileSync(join(blobs, cfgHex), cfgBytes);
+    const layers = m.Layers.map((l, i) => {
+      const hex = (diffIds[i] as string).slice(7);
+      if (!existsSync(join(blobs, hex))) execFileSync('ln', [join(src, l), join(blobs, hex)]);
+      return { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: diffIds[i] as string, size: statSync(join(src, l)).size };
+    });
+    const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: `sha256:${cfgHex}`, size: cfgBytes.length }, layers }));
+    const manHex = createHash('sha256').update(manifest).digest('hex');
+    writeFileSync(join(blobs, manHex), manifest);
+    writeFileSync(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+    writeFileSync(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${manHex}`, size: manifest.length, annotations: { 'io.containerd.image.name': 'docker.io/library/edge25:1', 'org.opencontainers.image.ref.name': '1' } }] }));
+    writeFileSync(join(dir, 'manifest.json'), JSON.stringify([{ Config: `blobs/sha256/${cfgHex}`, RepoTags: ['edge25:1'], Layers: diffIds.map((d) => `blobs/sha256/${d.slice(7)}`) }]));
+    const tarFile = join(work, 'edge-docker25.tar');
+    execFileSync('tar', ['-cf', tarFile, '-C', dir, 'blobs', 'index.json', 'manifest.json', 'oci-layout']);
+    const s = await ImageStore.open(join(work, 'root-edge-docker25'));
+    const r = await loadImages(s, tarFile);
+    assert.deepEqual(r.images, [{ id: `sha256:${cfgHex}`, tags: ['edge25:1'] }], 'the image id is Docker\'s: the config bytes are unchanged');
+    assert.deepEqual(r.layersCreated, chainIds(diffIds));
+    const tree = normRoot(await imageTree(s, 'edge25:1'));
+    const expectedTree = normRoot(expected('edge.expected-tree.txt'));
+    assert.deepEqual(tree, expectedTree, diffLines(tree, expectedTree));
   });
 });

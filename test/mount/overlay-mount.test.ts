@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mountOverlay, overlayMountData, unmount, isOverlayMountPoint, recursiveUnmount } from '../../src/mount/index.js';
-import { parseMountinfo, mountsUnder } from '../../src/mount/mountinfo.js';
+import { parseMountinfo, mountsUnder, mountContaining } from '../../src/mount/mountinfo.js';
 import { OverlayError } from '../../src/errors.js';
 import { mount, pageSize } from '../../src/sys/libc.js';
 import { requiresOverlay, tempDir } from '../helpers/requires.js';
@@ -25,7 +25,7 @@ test('overlayMountData() builds Docker\'s option string in Docker\'s order', () 
   assert.equal(overlayMountData({ lowers: ['/a'], target: '/m', mountLabel: 'system_u:object_r:x:s0' }), 'lowerdir=/a,context="system_u:object_r:x:s0"');
 });
 
-test('parseMountinfo() decodes octal escapes and mountsUnder() orders deepest first', () => {
+test('parseMountinfo() decodes octal escapes, mountsUnder() orders deepest first, mountContaining() finds the mount of a path', () => {
   const text = [
     '36 25 0:32 / /tmp/a\\040b rw - overlay overlay rw,lowerdir=/x',
     '37 36 0:33 / /tmp/a\\040b/c rw - tmpfs tmpfs rw',
@@ -35,6 +35,11 @@ test('parseMountinfo() decodes octal escapes and mountsUnder() orders deepest fi
   assert.equal(m[0]?.mountPoint, '/tmp/a b');
   assert.equal(m[0]?.fsType, 'overlay');
   assert.deepEqual(mountsUnder('/tmp/a b', m), ['/tmp/a b/c', '/tmp/a b']);
+  const withRoot = parseMountinfo(['20 1 8:1 / / rw - ext4 /dev/sda1 rw', text].join('\n'));
+  assert.equal(mountContaining('/tmp/a b/c/d/e', withRoot)?.fsType, 'tmpfs');
+  assert.equal(mountContaining('/tmp/a b/x', withRoot)?.fsType, 'overlay');
+  assert.equal(mountContaining('/tmp/a bc', withRoot)?.fsType, 'ext4', 'a name prefix is not a path prefix');
+  assert.equal(mountContaining('/tmp/ab', withRoot)?.mountPoint, '/tmp/ab');
 });
 
 test('mountOverlay() mounts two lowers rw, and a lowers-only overlay read-only', (t) => {

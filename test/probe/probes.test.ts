@@ -76,6 +76,12 @@ test('backing fs names: ext4 → extfs, xfs → xfs, tmpfs → tmpfs (real loop/
       assert.equal((await probeDType(xfs.mnt)).supported, true);
       const drv = await Overlay2Driver.init(join(xfs.mnt, 'overlay2'));
       assert.deepEqual((await drv.status())[0], ['Backing Filesystem', 'xfs']);
+      // xfs mounted without prjquota: Docker's quota control reports ErrQuotaNotSupported.
+      await assert.rejects(
+        Overlay2Driver.init(join(xfs.mnt, 'sized'), { storageOpts: ['overlay2.size=1G'] }),
+        (e: unknown) => e instanceof OverlayError && e.reason === 'quota-not-supported'
+          && e.message.endsWith(': Storage option overlay2.size not supported. Filesystem does not support Project Quota: Filesystem does not support, or has not enabled quotas'),
+      );
     }
     assert.equal((await backingFs(tmp)).name, 'tmpfs');
     const drv = await Overlay2Driver.init(join(tmp, 'overlay2'));

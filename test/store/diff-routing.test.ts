@@ -20,6 +20,7 @@ function spies(calls: Array<[string, unknown[]]>, mounted: (p: string) => boolea
   return {
     writeLayerTar: async (...a) => (rec('writeLayerTar', a), { diffId: 'sha256:n', tarSize: 1 }),
     exportChanges: async (...a) => (rec('exportChanges', a), { diffId: 'sha256:x', tarSize: 2 }),
+    writeTreeTar: async (...a) => (rec('writeTreeTar', a), { diffId: 'sha256:t', tarSize: 6 }),
     changesDirs: async (...a) => (rec('changesDirs', a), [{ path: '/f', kind: 'A' as const }]),
     overlayChanges: async (...a) => (rec('overlayChanges', a), [{ path: '/g', kind: 'C' as const }]),
     directorySize: async (...a) => (rec('directorySize', a), 11),
@@ -58,6 +59,11 @@ test('native paths use the upper dir; naive paths hold mounts of the layer and p
     ['exportChanges', [`${merged('top')} (mounted)`, [{ path: '/f', kind: 'A' }], '<obj>']],
   ]);
   assert.equal(isOverlayMountPoint(merged('top')), false, 'naive diff put its mounts back');
+
+  // Diff against no parent of a layer that has lowers: Docker's archive.Tar of the whole merged tree.
+  assert.deepEqual(await d.diff('top', null, new PassThrough()), { diffId: 'sha256:t', tarSize: 6 });
+  assert.deepEqual(calls.splice(0), [['writeTreeTar', [`${merged('top')} (mounted)`, '<obj>']]]);
+  assert.equal(isOverlayMountPoint(merged('top')), false);
 
   assert.equal(await d.diffSize('top', null), 22);
   assert.deepEqual(calls.splice(0), [

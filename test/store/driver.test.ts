@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { OverlayError } from '../../src/errors.js';
 import { isOverlayMountPoint, readMountinfo } from '../../src/mount/index.js';
@@ -306,4 +307,63 @@ test('B14: absolute symlinks are kept verbatim through applyDiff, native and nai
   writeFileSync(again, c.data);
   await d.createFromTar('again', null, again);
   assert.equal(readlinkSync(join(d.home, 'again', 'diff', 'abs-new')), '/usr/lib/x.so');
+});
+
+test('a missing layer: every operation fails with ENOENT naming it (put is a no-op, as Docker\'s) and creates nothing', async (t) => {
+  if (!requiresOverlay(t)) return;
+  const { driver: d, home, root } = await newDriver(t);
+  await d.create('base', null);
+  const before = readdirSync(home).sort();
+  const tar = join(root, 'empty.tar');
+  writeFileSync(tar, Buffer.alloc(1024));
+  const ops: Array<[string, () => Promise<unknown>]> = [
+    ['get', () => d.get('missing')],
+    ['metadata', () => d.metadata('missing')],
+    ['diff', () => d.diff('missing', null, new PassThrough())],
+    ['diff against a parent', () => d.diff('missing', 'base', new PassThrough())],
+    ['changes', () => d.changes('missing', null)],
+    ['changes against a parent', () => d.changes('missing', 'base')],
+    ['diffSize', () => d.diffSize('missing', null)],
+    ['diffSize against a parent', () => d.diffSize('missing', 'base')],
+    ['applyDiff', () => d.applyDiff('missing', null, tar)],
+  ];
+  for (const [name, op] of ops) {
+    await assert.rejects(op(), (e: unknown) => {
+      assert.ok(e instanceof OverlayError, `${name}: ${String(e)}`);
+      assert.equal(e.code, 'ENOENT', `${name}: ${e.message}`);
+      assert.match(e.message, new RegExp(`${home}/missing`), name);
+      return true;
+    });
+  }
+  await d.put('missing');
+  assert.equal(await d.exists('missing'), false);
+  assert.deepEqual(readdirSync(home).sort(), before, 'nothing was created under home');
+});
+
+test('get(): the kernel mount carries Docker\'s data — absolute l/ lowers in `lower` order, upper/work for rw; own diff first and no upper for a committed layer', async (t) => {
+  if (!requiresOverlay(t)) return;
+  const { driver: d, home } = await newDriver(t);
+  await d.create('base', null);
+  await d.create('mid', 'base');
+  await d.createReadWrite('top', 'mid');
+  const superOpts = (m: string): string[] => (readMountinfo().filter((x) => x.mountPoint === m).at(-1)?.superOptions ?? '').split(',');
+  const lowerOf = (id: string): string[] => readFileSync(join(home, id, 'lower'), 'utf8').split(':').map((l) => join(home, l));
+  const rw = await d.get('top');
+  try {
+    const o = superOpts(rw);
+    assert.ok(o.includes(`lowerdir=${lowerOf('top').join(':')}`), o.join(','));
+    assert.ok(o.includes(`upperdir=${join(home, 'top', 'diff')}`), o.join(','));
+    assert.ok(o.includes(`workdir=${join(home, 'top', 'work')}`), o.join(','));
+  } finally {
+    await d.put('top');
+  }
+  const ro = await d.get('mid');
+  try {
+    const o = superOpts(ro);
+    assert.ok(o.includes(`lowerdir=${[join(home, 'mid', 'diff'), ...lowerOf('mid')].join(':')}`), o.join(','));
+    assert.ok(!o.some((x) => x.startsWith('upperdir=') || x.startsWith('workdir=')), o.join(','));
+    assert.ok(o.includes('ro'), 'a lowers-only overlay is read-only');
+  } finally {
+    await d.put('mid');
+  }
 });

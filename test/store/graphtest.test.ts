@@ -1,12 +1,12 @@
 /**
- * Ports of moby's graphtest cases (CreateEmpty, CreateBase, CreateSnap, DeepLayerRead(128)) and
- * the driver's depth limit, against real kernel overlay mounts.
+ * Ports of moby's graphtest cases (CreateEmpty, CreateBase, CreateSnap, DeepLayerRead(128),
+ * DiffApply(10)) and the driver's depth limit, against real kernel overlay mounts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { lchownSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync, chmodSync } from 'node:fs';
+import { createWriteStream, existsSync, lchownSync, lstatSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { OverlayError } from '../../src/errors.js';
 import { isOverlayMountPoint } from '../../src/mount/index.js';
 import type { Overlay2Driver } from '../../src/store/driver.js';
@@ -198,5 +198,91 @@ test('paths too long for fsconfig (≥ 256 bytes) fall back to Docker\'s relativ
     assert.equal(readFileSync(join(home, 'top', 'diff', 'new'), 'utf8'), 'x');
   } finally {
     await d.put('top');
+  }
+});
+
+/** graphtest's randomContent: `size` deterministic bytes for `seed` (any fixed generator will do). */
+function content(size: number, seed: number): Buffer {
+  const out: Buffer[] = [];
+  for (let i = 0; out.length * 32 < size; i++) out.push(createHash('sha256').update(`${seed}:${i}`).digest());
+  return Buffer.concat(out).subarray(0, size);
+}
+
+/** graphtest's addManyFiles: `directory-<i>` per 100 files, `file-<n>` of 64 bytes, mode 0755. */
+async function addManyFiles(d: Overlay2Driver, layer: string, count: number, seed: number): Promise<void> {
+  const root = await d.get(layer);
+  try {
+    for (let i = 0; i < count; i += 100) {
+      const dir = join(root, `directory-${i}`);
+      mkdirSync(dir, { recursive: true, mode: 0o755 });
+      for (let j = 0; i + j < count && j < 100; j++) writeFileSync(join(dir, `file-${i + j}`), content(64, seed + i + j), { mode: 0o755 });
+    }
+  } finally {
+    await d.put(layer);
+  }
+}
+
+async function checkManyFiles(d: Overlay2Driver, layer: string, count: number, seed: number): Promise<void> {
+  const root = await d.get(layer);
+  try {
+    for (let i = 0; i < count; i += 100) {
+      for (let j = 0; i + j < count && j < 100; j++) {
+        assert.ok(readFileSync(join(root, `directory-${i}`, `file-${i + j}`)).equals(content(64, seed + i + j)), `${layer}: file-${i + j} has seed ${seed}`);
+      }
+    }
+  } finally {
+    await d.put(layer);
+  }
+}
+
+test('DiffApply(10): Diff(upper, base) applied onto a sibling of upper returns DiffSize(upper, "") and reproduces the upper\'s files and deletions', async (t) => {
+  if (!requiresOverlay(t)) return;
+  const { driver: d, root: tmp } = await newDriver(t);
+  assert.equal(await d.usesNativeDiff(), true, 'graphtest skips this with naive diff; this kernel runs native');
+  const deleteFile = 'file-remove.txt';
+  const deleteContent = 'This file should get removed in upper!';
+  const base = randomBytes(32).toString('hex');
+  const upper = randomBytes(32).toString('hex');
+  const diff = randomBytes(32).toString('hex');
+  await d.create(base, null);
+  await addManyFiles(d, base, 10, 3);
+  let root = await d.get(base);
+  writeFileSync(join(root, deleteFile), deleteContent, { mode: 0o755 });
+  mkdirSync(join(root, 'var/lib'), { recursive: true, mode: 0o755 });
+  await d.put(base);
+
+  await d.create(upper, base);
+  await addManyFiles(d, upper, 10, 6);
+  root = await d.get(upper);
+  rmSync(join(root, deleteFile), { recursive: true });
+  rmSync(join(root, 'var/lib'), { recursive: true });
+  await d.put(upper);
+
+  const diffSize = await d.diffSize(upper, null);
+  assert.equal(diffSize, 10 * 64, 'naive size: the files of the flattened upper, whiteouts and dirs count 0');
+
+  await d.create(diff, base);
+  await checkManyFiles(d, diff, 10, 3);
+  root = await d.get(diff);
+  assert.equal(readFileSync(join(root, deleteFile), 'utf8'), deleteContent);
+  await d.put(diff);
+
+  const tarFile = join(tmp, 'upper.tar');
+  const out = createWriteStream(tarFile);
+  const closed = new Promise<void>((res, rej) => { out.on('close', res); out.on('error', rej); });
+  await d.diff(upper, base, out);
+  out.end();
+  await closed;
+  const applied = await d.applyDiff(diff, base, tarFile);
+  assert.equal(applied.size, diffSize, 'ApplyDiff returns the size DiffSize reported');
+
+  await checkManyFiles(d, diff, 10, 6);
+  root = await d.get(diff);
+  try {
+    assert.equal(existsSync(join(root, deleteFile)), false);
+    assert.equal(existsSync(join(root, 'var/lib')), false);
+    assert.ok(existsSync(join(root, 'var')));
+  } finally {
+    await d.put(diff);
   }
 });
