@@ -179,7 +179,7 @@ async function copyOut(fs: OverlayEngine, src: string, dst: string): Promise<voi
 function opsProgram(name: string, ctx: CliContext, print: Print): Command {
   const fsCmd = new Command('overlay2 fs ' + name)
     .exitOverride()
-    .configureOutput({ writeOut: (s) => ctx.output.out(s), writeErr: (s) => ctx.output.err(s) });
+    .configureOutput({ writeOut: (s) => ctx.output.out(s), writeErr: (s) => ctx.output.err(s), outputError: () => undefined });
 
   const withEngine = async <T>(container: string, fn: (fs: OverlayEngine) => Promise<T>, readonly = false): Promise<T> => {
     const store = await ctx.engineStore(readonly ? 'shared' : 'exclusive');

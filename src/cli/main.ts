@@ -81,9 +81,9 @@ export function buildProgram(output: Output, releases: Array<() => void> = []): 
     .option('--config <file>', 'daemon.json-style config (default: <root>/daemon.json or /etc/overlay2/daemon.json)')
     .option('--json', 'machine-readable output')
     .enablePositionalOptions()
-    .showHelpAfterError('(run `overlay2 help` or `overlay2 COMMAND --help` for usage)')
     .exitOverride()
-    .configureOutput({ writeOut: (s) => output.out(s), writeErr: (s) => output.err(s) });
+    // Usage errors are printed by main() as one line (or JSON with --json), not by commander.
+    .configureOutput({ writeOut: (s) => output.out(s), writeErr: (s) => output.err(s), outputError: () => undefined });
 
   program
     .command('info')
@@ -275,8 +275,11 @@ export async function main(argv: string[], output?: Output): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) {
-      // help and version are not failures; commander already printed the usage error.
+      // help and version are not failures.
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      const message = e.message.replace(/^error: /, '');
+      if (argv.includes('--json')) o.err(JSON.stringify({ error: { code: 'EUSAGE', reason: 'usage', message } }) + '\n');
+      else o.err(`overlay2: ${message} (run \`overlay2 help\` or \`overlay2 COMMAND --help\` for usage)\n`);
       return 2;
     }
     if (argv.includes('--json')) o.err(JSON.stringify({ error: errorJson(e) }) + '\n');

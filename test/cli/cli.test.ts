@@ -231,6 +231,18 @@ test('bad input: clear one-line error naming the thing, exit 1, store unchanged'
 
   const usage = cli(root, ['create', 'example:1']);
   assert.equal(usage.status, 2, 'missing --name is a usage error');
+  assert.match(usage.stderr, /^overlay2: required option '--name <name>' not specified \(run `overlay2 help`.*\)\n$/);
+  // Usage errors, at the top level and in `fs`, are one line — JSON with --json.
+  for (const args of [['nosuch'], ['fs', 'ctr', 'badop'], ['fs', 'ctr', 'mkdir'], ['create', 'example:1']]) {
+    const human = cli(root, args);
+    assert.equal(human.status, 2, args.join(' '));
+    assert.equal(lines(human.stderr).length, 1, human.stderr);
+    const j = cli(root, ['--json', ...args]);
+    assert.equal(j.status, 2, args.join(' '));
+    const err = (JSON.parse(j.stderr) as { error: { code: string; reason: string; message: string } }).error;
+    assert.equal(err.code, 'EUSAGE');
+    assert.equal(err.message, human.stderr.replace(/^overlay2: /, '').replace(/ \(run `overlay2 help`.*\n$/, ''));
+  }
   assert.deepEqual(snapshot(root), before);
 });
 
