@@ -3,6 +3,7 @@
  * The file is `--config`, else `<root>/daemon.json` when a root is given, else
  * /etc/overlay2/daemon.json; a missing default file means defaults, a missing explicit one is an
  * error. Any problem names the file and, for syntax and unknown keys, the line and column.
+ * dockerd's other directives are accepted and ignored, so Docker's own file can be used as is.
  */
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -15,6 +16,23 @@ export const DEFAULT_CONFIG_FILE = '/etc/overlay2/daemon.json';
 export const DRIVER_NAME = 'overlay2';
 const REMOVED_DRIVERS = ['aufs', 'devicemapper', 'overlay'];
 const KNOWN_KEYS = ['data-root', 'storage-driver', 'storage-opts'];
+/**
+ * dockerd's other daemon.json directives: valid in Docker's file, so a copy of
+ * /etc/docker/daemon.json is accepted; none of them concerns storage, so they are ignored.
+ */
+const DOCKER_ONLY_KEYS = new Set([
+  'allow-nondistributable-artifacts', 'api-cors-header', 'authorization-plugins', 'bip', 'bip6', 'bridge', 'builder',
+  'cdi-spec-dirs', 'cgroup-parent', 'containerd', 'containerd-namespace', 'containerd-plugins-namespace', 'debug',
+  'default-address-pools', 'default-cgroupns-mode', 'default-gateway', 'default-gateway-v6', 'default-ipc-mode',
+  'default-network-opts', 'default-runtime', 'default-shm-size', 'default-ulimits', 'dns', 'dns-opts', 'dns-search',
+  'exec-opts', 'exec-root', 'experimental', 'features', 'fixed-cidr', 'fixed-cidr-v6', 'group', 'host-gateway-ip',
+  'hosts', 'icc', 'init', 'init-path', 'insecure-registries', 'ip', 'ip-forward', 'ip-masq', 'ip6tables', 'iptables',
+  'ipv6', 'labels', 'live-restore', 'log-driver', 'log-format', 'log-level', 'log-opts', 'max-concurrent-downloads',
+  'max-concurrent-uploads', 'max-download-attempts', 'metrics-addr', 'min-api-version', 'mtu', 'no-new-privileges',
+  'node-generic-resources', 'oom-score-adjust', 'pidfile', 'proxies', 'raw-logs', 'registry-mirrors', 'runtimes',
+  'seccomp-profile', 'selinux-enabled', 'shutdown-timeout', 'swarm-default-advertise-addr', 'tls', 'tlscacert',
+  'tlscert', 'tlskey', 'tlsverify', 'userland-proxy', 'userland-proxy-path', 'userns-remap',
+]);
 
 export interface DaemonConfig {
   dataRoot: string;
@@ -63,7 +81,7 @@ export function parseDaemonConfig(text: string, file: string, defaults: { dataRo
     throw configError(file, 'config-not-object', 'the configuration must be a JSON object', { offset: 0, line: 1, column: 1 });
   }
   const obj = v as Record<string, unknown>;
-  const unknown = Object.keys(obj).filter((k) => !KNOWN_KEYS.includes(k));
+  const unknown = Object.keys(obj).filter((k) => !KNOWN_KEYS.includes(k) && !DOCKER_ONLY_KEYS.has(k));
   if (unknown.length > 0) {
     const first = unknown[0] ?? '';
     throw configError(file, 'config-unknown-key', `the following directives don't match any configuration option: ${unknown.join(', ')}`, parsed.keyPositions.get(first));

@@ -35,7 +35,14 @@ test('invalid JSON is refused with the file, line and column', () => {
 });
 
 test('an unknown top-level key is refused at its line and column', () => {
-  refuses('{\n  "data-root": "/x",\n    "debug": true\n}', 'config-unknown-key', /don't match any configuration option: debug \(line 3, column 5\)/);
+  refuses('{\n  "data-root": "/x",\n    "debugg": true\n}', 'config-unknown-key', /don't match any configuration option: debugg \(line 3, column 5\)/);
+});
+
+test("dockerd's own directives (a copy of /etc/docker/daemon.json) are accepted and ignored", () => {
+  const c = parseDaemonConfig('{"data-root": "/srv/d", "debug": true, "log-level": "warn", "registry-mirrors": ["https://m"], "storage-driver": "overlay2", "storage-opts": []}', '/etc/docker/daemon.json');
+  assert.deepEqual({ dataRoot: c.dataRoot, storageDriver: c.storageDriver, storageOpts: c.storageOpts }, { dataRoot: '/srv/d', storageDriver: 'overlay2', storageOpts: [] });
+  // A key next to them that Docker does not know is still refused, at its position.
+  refuses('{"debug": true,\n "log-levle": "warn"}', 'config-unknown-key', /don't match any configuration option: log-levle \(line 2, column 2\)/);
   refuses('[1]', 'config-not-object', '(line 1, column 1)');
 });
 
