@@ -140,6 +140,10 @@ export async function loadDaemonConfig(opts: LoadConfigOptions = {}): Promise<Da
     text = await readFile(file, 'utf8');
   } catch (e) {
     if (!explicit && hasCode(e, 'ENOENT')) return { dataRoot: defaults.dataRoot ?? DEFAULT_DATA_ROOT, storageDriver: DRIVER_NAME, storageOpts: [] };
+    if (!explicit && opts.root !== undefined && hasCode(e, 'ENOTDIR')) {
+      // `<root>/daemon.json` is only looked for: the real problem is the root itself.
+      throw new OverlayError('ENOTDIR', 'open data root', { path: resolve(opts.root), reason: 'data-root-not-a-directory', detail: `data root ${resolve(opts.root)} is not a directory` });
+    }
     throw fromNodeError(e, 'load config', { path: file });
   }
   return parseDaemonConfig(text, file, defaults);

@@ -57,7 +57,9 @@ export async function probeOverlay(testdir: string, multipleLowers = true): Prom
     const lowers = multipleLowers ? `${td}/lower2:${td}/lower1` : `${td}/lower1`;
     const err = tryMount(join(td, 'merged'), `lowerdir=${lowers},upperdir=${td}/upper,workdir=${td}/work`);
     if (err !== undefined) {
-      const hint = process.getuid?.() !== 0 && err.startsWith('EPERM') ? ' (kernel overlay mounts need root; `overlay2 fs` works without)' : '';
+      const hint = /[,:]/.test(testdir)
+        ? ` (the path ${testdir} contains ',' or ':', which overlay mount options cannot carry)`
+        : process.getuid?.() !== 0 && err.startsWith('EPERM') ? ' (kernel overlay mounts need root; `overlay2 fs` works without)' : '';
       return { supported: false, reason: `failed to mount overlay: ${err}${hint}` };
     }
     umount2(join(td, 'merged'), 0);

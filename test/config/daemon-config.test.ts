@@ -65,6 +65,10 @@ test('storage-opts are validated with Docker\'s messages', () => {
 test('loadDaemonConfig(): explicit file must exist; default <root>/daemon.json may be absent', async (t) => {
   const d = tempDir(t);
   await assert.rejects(loadDaemonConfig({ configFile: join(d, 'nope.json') }), (e: unknown) => e instanceof OverlayError && e.code === 'ENOENT');
+  // A --root that is a file is named as the problem, not the daemon.json looked for inside it.
+  writeFileSync(join(d, 'afile'), '');
+  await assert.rejects(loadDaemonConfig({ root: join(d, 'afile') }), (e: unknown) =>
+    e instanceof OverlayError && e.code === 'ENOTDIR' && e.reason === 'data-root-not-a-directory' && e.path === join(d, 'afile'));
   assert.deepEqual(await loadDaemonConfig({ root: d }), { dataRoot: d, storageDriver: 'overlay2', storageOpts: [] });
   writeFileSync(join(d, 'daemon.json'), '{"storage-opts": ["overlay2.size=1g"]}');
   const c = await loadDaemonConfig({ root: d });
