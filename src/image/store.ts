@@ -184,7 +184,8 @@ export class ImageStore {
       if (ids.length === 1) return ids[0] as string;
       if (ids.length > 1) throw new OverlayError('EINVAL', 'resolveImage', { reason: 'ambiguous-reference', detail: `${ref} matches ${ids.length} images` });
     }
-    throw NO_SUCH_IMAGE(ref);
+    // Docker names what it looked for: `No such image: busybox:latest` for `busybox`.
+    throw NO_SUCH_IMAGE(t !== null && hex === null ? formatTag(t) : ref);
   }
 
   async tagsOf(id: string): Promise<string[]> {

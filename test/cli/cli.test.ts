@@ -171,6 +171,7 @@ test('bad input: clear one-line error naming the thing, exit 1, store unchanged'
   fails(['save', 'nosuch:1', '-o', join(dir, 'out.tar')], /No such image: nosuch:1$/m);
   assert.equal(existsSync(join(dir, 'out.tar')), false, 'a failed save writes no output file');
   fails(['rmi', 'nosuch:1'], /No such image: nosuch:1$/m);
+  fails(['rmi', 'nosuch'], /No such image: nosuch:latest$/m);
   fails(['tag', 'nosuch:1', 'other:2'], /No such image: nosuch:1$/m);
   for (const cmd of [['mount'], ['umount'], ['diff'], ['commit'], ['rm']]) fails([...cmd, 'nosuch'], /No such container: nosuch$/m);
 
