@@ -60,7 +60,7 @@ export async function acquireRootLock(root: string, mode: LockMode, opts: LockOp
   }
   let fd: number;
   try {
-    mkdirSync(root, { recursive: true, mode: 0o711 });
+    mkdirSync(root, { recursive: true, mode: 0o710 }); // dockerd's data-root mode
     fd = openLockFile(path);
   } catch (e) {
     throw fromNodeError(e, 'lock', { path });

@@ -9,10 +9,12 @@
  *   <root>/containers/<id>/config.v2.json
  *   <root>/tmp/                                         scratch on the same filesystem
  */
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /** Our tar-split record format (archive/tar-split.ts), in place of Docker's tar-split.json.gz. */
 export const TAR_SPLIT_FILE = 'tar-split.ov2.gz';
+/** The data root's mode when we create it (dockerd 20.10: 0710, since CVE-2021-41091). */
+export const DATA_ROOT_MODE = 0o710;
 
 export class DataRoot {
   constructor(readonly root: string) {}
@@ -35,13 +37,14 @@ export class DataRoot {
 
   /**
    * Every dir the image layer creates up front (so a failed operation leaves the tree as it was),
-   * with Docker's modes: the root 0711, image/ and tmp/ 0700, containers/ 0710. The driver home is
-   * created by the driver.
+   * with the modes dockerd 20.10 gives them (read off a live daemon's data root): the root 0710,
+   * image/ and layerdb/ 0700, layerdb/sha256 and layerdb/mounts 0755, tmp/ 0700, containers/ 0710.
+   * The driver home is created by the driver.
    */
   get skeleton(): Array<[string, number]> {
     return [
-      [this.root, 0o711], [join(this.root, 'image'), 0o700], [this.imageRoot, 0o700],
-      [this.layerDb, 0o700], [this.mountsDb, 0o700], [this.imageContent, 0o700], [this.imageMetadata, 0o700],
+      [this.root, DATA_ROOT_MODE], [join(this.root, 'image'), 0o700], [this.imageRoot, 0o700], [dirname(this.layerDb), 0o700],
+      [this.layerDb, 0o755], [this.mountsDb, 0o755], [this.imageContent, 0o700], [this.imageMetadata, 0o700],
       [this.containersDir, 0o710], [this.tmpDir, 0o700],
     ];
   }

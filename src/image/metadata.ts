@@ -136,7 +136,7 @@ export class Metadata {
 
   async writeMount(m: MountRecord): Promise<void> {
     const dir = this.paths.mountDir(m.containerId);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await mkdir(dir, { recursive: true, mode: 0o755 });
     await writeFileAtomic(join(dir, 'mount-id'), m.mountId, 0o644);
     if (m.initId !== null) await writeFileAtomic(join(dir, 'init-id'), m.initId, 0o644);
     if (m.parent !== null) await writeFileAtomic(join(dir, 'parent'), m.parent, 0o644);

@@ -22,7 +22,7 @@ import { Overlay2Driver, layerPaths, type DriverOptions } from '../store/index.j
 import { OverlayError, fromNodeError, hasCode, isNotFound } from '../errors.js';
 import { chainIds, digestHex } from './digest.js';
 import type { JsonObject } from './json-types.js';
-import { DataRoot } from './layout.js';
+import { DATA_ROOT_MODE, DataRoot } from './layout.js';
 import { Metadata, STAGING_PREFIX, type ContainerRecord, type LayerRecord } from './metadata.js';
 import { formatTag, idPrefix, parseTagRef } from './reference.js';
 
@@ -78,7 +78,7 @@ export class ImageStore {
       const driver = await Overlay2Driver.init(paths.driverHome, opts.driver ?? {});
       await new Metadata(paths).init();
       // The driver made the root (with the process umask); give it Docker's mode as init would have.
-      if (!existed.has(paths.root)) await chmod(paths.root, 0o711);
+      if (!existed.has(paths.root)) await chmod(paths.root, DATA_ROOT_MODE);
       store = new ImageStore(root, driver);
       await store.sweepDeadScratch();
     } catch (e) {

@@ -119,7 +119,7 @@ export class Overlay2Driver {
     home = resolve(home);
     const opts = parseDriverOptions(options.storageOpts ?? []);
     try {
-      await mkdir(dirname(home), { recursive: true, mode: 0o711 });
+      await mkdir(dirname(home), { recursive: true, mode: 0o710 }); // dockerd's data-root mode
     } catch (e) {
       throw fromNodeError(e, 'init', { path: dirname(home) });
     }

@@ -66,6 +66,14 @@ describe('containers on small images', { skip: gated ? 'needs root and a kernel 
     const cfg = (await store.containers()).find((x) => x.ID === c.id);
     assert.equal(cfg?.Name, '/one');
     assert.equal(cfg?.Image, await store.resolveImage('small:1'));
+    // The data root's dirs have the modes a live dockerd 20.10 gave the same image and container
+    // (read off /var/lib/docker after `docker load` + `docker create`).
+    const mode = (p: string): string => (lstatSync(join(store.root, p)).mode & 0o7777).toString(8);
+    assert.deepEqual(
+      ['', 'image', 'image/overlay2', 'image/overlay2/layerdb', 'image/overlay2/layerdb/sha256', 'image/overlay2/layerdb/mounts',
+        `image/overlay2/layerdb/mounts/${c.id}`, 'image/overlay2/imagedb', 'image/overlay2/imagedb/content', 'containers', 'overlay2', 'overlay2/l'].map(mode),
+      ['710', '700', '700', '700', '755', '755', '755', '700', '700', '710', '710', '700'],
+    );
   });
 
   test('createContainer() refuses a taken name and an invalid name with Docker\'s wording; nothing changes', async (t) => {
