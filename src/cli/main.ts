@@ -13,7 +13,7 @@ import {
   ImageStore, loadImages, saveImages, createContainer, mountContainer, umountContainer, containerChanges,
   commitContainer, removeContainer, removeImage, tagImage,
 } from '../image/index.js';
-import { errorJson, errorLine, exitCodeFor, humanSize, printJson, shortId, table, type Output } from './render.js';
+import { createdAgo, errorJson, errorLine, exitCodeFor, humanSize, printJson, shortId, table, type Output } from './render.js';
 import { registerFsCommand } from './fs-command.js';
 
 interface GlobalOptions {
@@ -121,13 +121,15 @@ export function buildProgram(output: Output, releases: Array<() => void> = []): 
     .description('list images')
     .action(async () => {
       const store = await ctx.store('shared');
-      const images = await store.images();
+      // Newest first, as `docker images`.
+      const createdMs = (c: string | null): number => (c === null ? 0 : Date.parse(c) || 0);
+      const images = (await store.images()).sort((a, b) => createdMs(b.created) - createdMs(a.created));
       const rows: string[][] = [];
       for (const img of images) {
         const tags = img.tags.length > 0 ? img.tags : ['<none>:<none>'];
         for (const t of tags) {
           const i = t.lastIndexOf(':');
-          rows.push([t.slice(0, i), t.slice(i + 1), shortId(img.id), img.created ?? '', humanSize(img.size)]);
+          rows.push([t.slice(0, i), t.slice(i + 1), shortId(img.id), createdAgo(img.created), humanSize(img.size)]);
         }
       }
       print(table(['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'], rows), images);

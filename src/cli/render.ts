@@ -34,6 +34,33 @@ export function humanSize(n: number): string {
   return `${Number(v.toPrecision(3))}${units[i]}`;
 }
 
+/**
+ * How long ago, in the words of Docker's `units.HumanDuration` (as `docker images` prints CREATED):
+ * "5 seconds", "About a minute", "3 hours", "2 weeks", "4 years".
+ */
+export function humanDuration(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (seconds < 1) return 'Less than a second';
+  if (seconds === 1) return '1 second';
+  if (seconds < 60) return `${seconds} seconds`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes === 1) return 'About a minute';
+  if (minutes < 60) return `${minutes} minutes`;
+  const hours = Math.round(ms / 3_600_000);
+  if (hours === 1) return 'About an hour';
+  if (hours < 48) return `${hours} hours`;
+  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
+  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
+  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
+  return `${Math.floor(Math.floor(ms / 3_600_000) / 24 / 365)} years`;
+}
+
+/** `docker images`' CREATED: "3 hours ago", or "N/A" without a creation time. */
+export function createdAgo(created: string | null, now = Date.now()): string {
+  const t = created === null ? NaN : Date.parse(created);
+  return Number.isNaN(t) || t <= 0 ? 'N/A' : `${humanDuration(now - t)} ago`;
+}
+
 export function shortId(id: string): string {
   return id.replace(/^sha256:/, '').slice(0, 12);
 }
