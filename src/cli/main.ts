@@ -10,7 +10,7 @@ import { loadDaemonConfig, type DaemonConfig } from '../config/index.js';
 import { acquireRootLock, type LockMode } from '../fsutil/lock.js';
 import type { DriverOptions } from '../store/driver.js';
 import {
-  ImageStore, loadImages, saveImages, createContainer, mountContainer, umountContainer, containerChanges,
+  ImageStore, loadImages, saveImages, createContainer, mountContainer, umountContainer, isContainerMounted, containerChanges,
   commitContainer, removeContainer, removeImage, tagImage,
 } from '../image/index.js';
 import { createdAgo, errorJson, errorLine, exitCodeFor, humanSize, printJson, shortId, table, type Output } from './render.js';
@@ -133,6 +133,18 @@ export function buildProgram(output: Output, releases: Array<() => void> = []): 
         }
       }
       print(table(['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'], rows), images);
+    });
+
+  program
+    .command('ps')
+    .description('list containers (all of them, as `docker ps -a`): id, image, created, mounted or not, name')
+    .action(async () => {
+      const store = await ctx.store('shared');
+      const containers = (await store.containers()).sort((a, b) => (Date.parse(b.Created) || 0) - (Date.parse(a.Created) || 0));
+      const list = [];
+      for (const c of containers) list.push({ ...c, Mounted: await isContainerMounted(store, c.ID) });
+      const rows = list.map((c) => [shortId(c.ID), c.ImageRef, createdAgo(c.Created), c.Mounted ? 'Mounted' : 'Created', c.Name.replace(/^\//, '')]);
+      print(table(['CONTAINER ID', 'IMAGE', 'CREATED', 'STATUS', 'NAMES'], rows), list);
     });
 
   program

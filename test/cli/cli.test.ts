@@ -65,7 +65,13 @@ test('the example: load, create, mount, change through the kernel mount, diff, c
   assert.deepEqual(snapshot(join(root, 'overlay2')), layersBefore);
 
   ok(root, ['create', '--name', 'demo', 'example:1']);
+  const psRow = (): string[] => (lines(ok(root, ['ps']))[1] ?? '').split(/\s{3,}/);
+  assert.deepEqual(psRow().slice(1), ['example:1', psRow()[2], 'Created', 'demo']);
+  assert.match(psRow()[2] ?? '', /^(Less than a second|\d+ seconds?) ago$/);
   const merged = ok(root, ['mount', 'demo']).trim();
+  assert.equal(psRow()[3], 'Mounted');
+  const ps = JSON.parse(ok(root, ['--json', 'ps'])) as Array<{ Name: string; Mounted: boolean; ID: string }>;
+  assert.deepEqual(ps.map((c) => [c.Name, c.Mounted, c.ID.slice(0, 12)]), [['/demo', true, psRow()[0]]]);
   assert.ok(readFileSync('/proc/mounts', 'utf8').includes(` ${merged} overlay `), 'merged is a kernel overlay mount');
   // The image as its layers make it: whiteout, opaque dir, dir whiteout, hard link, symlink.
   assert.equal(existsSync(join(merged, 'etc/obsolete.conf')), false);
