@@ -248,12 +248,15 @@ export function buildProgram(output: Output, releases: Array<() => void> = []): 
 
   program
     .command('prune')
-    .description('remove what interrupted commands left behind: scratch dirs, staging dirs, driver layers nothing references')
+    .description('remove what interrupted commands left behind: scratch dirs, staging dirs, layers no image or container uses')
     .action(async () => {
       // The exclusive lock means no other overlay2 process is using the store right now.
       const store = await ctx.store('exclusive');
       const r = await store.cleanupOrphans();
-      const lines = [...r.scratch.map((n) => `removed scratch ${n}`), ...r.staging.map((n) => `removed staging ${n}`), ...r.layers.map((n) => `removed orphan layer ${n}`)];
+      const lines = [
+        ...r.scratch.map((n) => `removed scratch ${n}`), ...r.staging.map((n) => `removed staging ${n}`),
+        ...r.chains.map((c) => `removed layer ${c}`), ...r.layers.map((n) => `removed orphan layer ${n}`),
+      ];
       print(lines.length > 0 ? lines.join('\n') : 'nothing to remove', r);
     });
 

@@ -18,6 +18,7 @@ import { kernelOverlayWorks, requiresCommand, requiresOverlay, tempDir } from '.
 import { ImageStore, loadImages, createContainer, removeContainer, removeImage, tagImage } from '../../src/image/index.js';
 import { parseRepository } from '../../src/image/reference.js';
 import { ownerPid } from '../../src/image/store.js';
+import { chainIds } from '../../src/image/digest.js';
 import { OverlayError } from '../../src/errors.js';
 import { dockerSaveArchive, layerTar, ociLayout, threeLayers, treeSnapshot } from './fixtures.js';
 
@@ -47,6 +48,52 @@ function deadPid(): number {
 /** Driver layer dirs under the driver home (not l/). */
 const driverLayers = (store: ImageStore): string[] => readdirSync(store.driver.home).filter((n) => n !== 'l').sort();
 
+const CLI = join(process.cwd(), 'bin', 'overlay2.js');
+
+/** `overlay2 --root root ARGS…` in its own process: exit status and output. */
+function cli(root: string, args: string[]): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, '--root', root, ...args], { encoding: 'utf8' });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * Run `loadImages(root, archive)` in a child process and SIGKILL it right after its `creates`-th
+ * driver layer is extracted (before that layer's layerdb entry is written): the state a `kill -9`
+ * in the middle of a load leaves, at a point fixed by the test, not by timing. The child's script
+ * is a file in `dir` (the apply workers inherit the process's exec options, so not `-e`).
+ */
+async function killLoadAfter(dir: string, root: string, archive: string, creates: number): Promise<void> {
+  const index = fileURLToPath(new URL('../../src/image/index.js', import.meta.url));
+  const script = join(dir, 'killed-load.mjs');
+  writeFileSync(script, `
+    const { ImageStore, loadImages } = await import(${JSON.stringify(index)});
+    const s = await ImageStore.open(process.argv[2]);
+    const create = s.driver.createFromTar.bind(s.driver);
+    let n = 0;
+    s.driver.createFromTar = async (...args) => {
+      const r = await create(...args);
+      if (++n === ${creates}) { console.log('stopped'); setInterval(() => {}, 1000); await new Promise(() => {}); }
+      return r;
+    };
+    await loadImages(s, process.argv[3]);
+    console.log('finished');
+  `);
+  const child = spawn(process.execPath, [script, root, archive], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = once(child, 'exit');
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('\n')) resolve();
+    });
+    child.on('exit', (code) => reject(new Error(`the load ended (${code}) before its layers were made: ${out}`)));
+  });
+  assert.equal(out.trim(), 'stopped');
+  child.kill('SIGKILL');
+  const [, signal] = (await exited) as [number | null, string | null];
+  assert.equal(signal, 'SIGKILL');
+}
+
 describe('image store robustness', { skip: gated ? 'needs root and a kernel overlay mount' : false }, () => {
   let work: string;
   let store: ImageStore;
@@ -73,7 +120,7 @@ describe('image store robustness', { skip: gated ? 'needs root and a kernel over
     assert.deepEqual(driverLayers(store), []);
   });
 
-  test('rmi releases layers an earlier forced removal left unreferenced', async (t) => {
+  test('rmi deletes only its own chain; layers an earlier removal left unreferenced are left to prune', async (t) => {
     if (!requiresOverlay(t)) return;
     await loadImages(store, small.archive);
     const other = await dockerSaveArchive(join(work, 'other'), [await layerTar([{ name: 'o', content: 'other' }])], 'other:1');
@@ -85,10 +132,80 @@ describe('image store robustness', { skip: gated ? 'needs root and a kernel over
     await store.meta.writeTags(tags);
     assert.equal((await store.counts()).layers, 4);
     const out = await removeImage(store, 'other:1');
-    assert.deepEqual(out.slice(0, 2), [{ Untagged: 'other:1' }, { Deleted: other.id }]);
-    assert.equal(out.length, 2 + 4);
+    assert.deepEqual(out, [{ Untagged: 'other:1' }, { Deleted: other.id }, { Deleted: other.diffIds[0] }]);
+    assert.equal((await store.counts()).layers, 3, 'the unrelated orphans stay for prune');
+    const pruned = await store.cleanupOrphans();
+    assert.deepEqual(pruned.chains, [...chainIds(small.diffIds)].reverse());
     assert.deepEqual(await store.counts(), { images: 0, layers: 0, containers: 0 });
     assert.deepEqual(driverLayers(store), []);
+  });
+
+  test('a load killed mid-way: rmi of another image deletes only that image\'s chain, prune the rest', async (t) => {
+    if (!requiresOverlay(t)) return;
+    const base = tempDir(t);
+    const a = await dockerSaveArchive(join(base, 'a'), await threeLayers(), 'a:1');
+    const [l0, l1] = await threeLayers();
+    const extra = await Promise.all(['x', 'y', 'z'].map((n) => layerTar([{ name: n, content: n.repeat(1000) }])));
+    const b = await dockerSaveArchive(join(base, 'b'), [l0 as Buffer, l1 as Buffer, ...extra], 'b:1');
+    const root = join(base, 'root');
+    const s = await ImageStore.open(root);
+    await loadImages(s, a.archive);
+    const aChains = chainIds(a.diffIds);
+    const bChains = chainIds(b.diffIds);
+    // B's first two layers are A's; x and y get layerdb entries, z only its driver dir.
+    await killLoadAfter(base, root, b.archive, 3);
+    const layerdb = readdirSync(s.paths.layerDb).sort();
+    assert.deepEqual(layerdb, [...aChains, ...bChains.slice(2, 4)].map((c) => c.slice(7)).sort());
+    assert.equal(driverLayers(s).length, 6, 'A\'s three, x, y, and z without a layerdb entry');
+    assert.deepEqual((await s.images()).map((i) => i.id), [a.id]);
+    assert.equal(readdirSync(s.paths.tmpDir).length, 1, 'the killed load\'s scratch');
+
+    const out = await removeImage(s, 'a:1');
+    // A's lower two layers are the parents of the orphan x: still in use, kept.
+    assert.deepEqual(out, [{ Untagged: 'a:1' }, { Deleted: a.id }, { Deleted: aChains[2] }]);
+    assert.deepEqual((await s.layers()).map((l) => l.chainId).sort(), [aChains[0], aChains[1], bChains[2], bChains[3]].sort());
+
+    const again = await ImageStore.open(root);
+    const pruned = await again.cleanupOrphans();
+    assert.deepEqual(pruned.chains, [bChains[3], bChains[2], aChains[1], aChains[0]]);
+    assert.equal(pruned.layers.length, 1, 'z\'s driver dir');
+    assert.deepEqual(await again.counts(), { images: 0, layers: 0, containers: 0 });
+    assert.deepEqual(driverLayers(again), []);
+    assert.deepEqual(readdirSync(join(again.driver.home, 'l')), [], 'no short link left');
+    assert.deepEqual(readdirSync(again.paths.tmpDir), []);
+  });
+
+  test('a load killed mid-way: `prune` removes the layers no image uses, then `rmi` deletes exactly its chain (CLI)', async (t) => {
+    if (!requiresOverlay(t)) return;
+    const base = tempDir(t);
+    const a = await dockerSaveArchive(join(base, 'a'), await threeLayers(), 'a:1');
+    const extra = await Promise.all(['p', 'q', 'r'].map((n) => layerTar([{ name: n, content: n.repeat(5000) }])));
+    const b = await dockerSaveArchive(join(base, 'b'), extra, 'b:1');
+    const root = join(base, 'root');
+    assert.equal(cli(root, ['load', a.archive]).status, 0);
+    await killLoadAfter(base, root, b.archive, 3);
+    const bChains = chainIds(b.diffIds);
+    const layers = JSON.parse(cli(root, ['--json', 'layers']).stdout) as Array<{ chainId: string }>;
+    assert.deepEqual(layers.map((l) => l.chainId).sort(), [...chainIds(a.diffIds), bChains[0], bChains[1]].sort());
+    const images = JSON.parse(cli(root, ['--json', 'images']).stdout) as Array<{ id: string }>;
+    assert.deepEqual(images.map((i) => i.id), [a.id]);
+
+    const prune = cli(root, ['prune']);
+    assert.equal(prune.status, 0, prune.stderr);
+    const lines = prune.stdout.split('\n').filter((l) => l !== '');
+    assert.deepEqual(lines.filter((l) => l.startsWith('removed layer ')), [`removed layer ${bChains[1]}`, `removed layer ${bChains[0]}`]);
+    assert.equal(lines.filter((l) => l.startsWith('removed orphan layer ')).length, 1);
+    assert.deepEqual(readdirSync(join(root, 'tmp')), [], 'the killed load\'s scratch is gone (open sweeps a dead pid\'s)');
+    const after = JSON.parse(cli(root, ['--json', 'layers']).stdout) as Array<{ chainId: string }>;
+    assert.deepEqual(after.map((l) => l.chainId).sort(), [...chainIds(a.diffIds)].sort());
+    assert.equal(cli(root, ['prune']).stdout.trim(), 'nothing to remove');
+
+    const rmi = cli(root, ['rmi', 'a:1']);
+    assert.equal(rmi.status, 0, rmi.stderr);
+    assert.deepEqual(rmi.stdout.split('\n').filter((l) => l !== ''), [
+      'Untagged: a:1', `Deleted: ${a.id}`, ...[...chainIds(a.diffIds)].reverse().map((c) => `Deleted: ${c}`),
+    ]);
+    assert.deepEqual(readdirSync(join(root, 'overlay2')), ['l']);
   });
 
   test('scratch dirs carry the pid; open sweeps those of dead processes only (also layerdb staging)', async (t) => {
