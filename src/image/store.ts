@@ -321,11 +321,16 @@ export class ImageStore {
    * tmp/, layerdb staging dirs, layerdb layers that no image, container or other layer references
    * (a load killed after some of its layers were recorded; with their driver dirs), and driver
    * layers that no layerdb entry or container references (a load or commit that died between
-   * createFromTar and its layerdb write). Only safe when no other process is using the store.
-   * Returns what was removed: `chains` are the layerdb layers (chainIDs), `layers` driver dirs.
+   * createFromTar and its layerdb write).
+   * A scratch or staging dir whose pid is a live process (this one included) is never removed, even
+   * by a caller holding the exclusive lock: a library user may work on the store without the lock.
+   * Such dirs are listed in `inUse` (paths relative to the root), and while there is one, no layer
+   * is removed either (a running load's layers are unreferenced until its image is written).
+   * Dirs without a pid are removed. Returns what was removed: `chains` are layerdb layers
+   * (chainIDs), `layers` driver dirs.
    */
-  async cleanupOrphans(): Promise<{ scratch: string[]; staging: string[]; chains: string[]; layers: string[] }> {
-    const out = { scratch: [] as string[], staging: [] as string[], chains: [] as string[], layers: [] as string[] };
+  async cleanupOrphans(): Promise<{ scratch: string[]; staging: string[]; chains: string[]; layers: string[]; inUse: string[] }> {
+    const out = { scratch: [] as string[], staging: [] as string[], chains: [] as string[], layers: [] as string[], inUse: [] as string[] };
     const list = async (dir: string): Promise<string[]> => {
       try {
         return (await readdir(dir)).sort();
@@ -333,15 +338,23 @@ export class ImageStore {
         throw fromNodeError(e, 'cleanupOrphans', { path: dir });
       }
     };
-    for (const n of await list(this.paths.tmpDir)) {
-      await rm(join(this.paths.tmpDir, n), { recursive: true, force: true });
-      out.scratch.push(n);
+    for (const [dir, removed, ours] of [
+      [this.paths.tmpDir, out.scratch, (_n: string) => true],
+      [this.paths.layerDb, out.staging, (n: string) => n.startsWith(STAGING_PREFIX)],
+    ] as const) {
+      for (const n of await list(dir)) {
+        if (!ours(n)) continue;
+        const pid = ownerPid(n);
+        if (pid !== null && processAlive(pid)) {
+          out.inUse.push(relative(this.root, join(dir, n)));
+          continue;
+        }
+        await rm(join(dir, n), { recursive: true, force: true });
+        removed.push(n);
+      }
     }
-    for (const n of await list(this.paths.layerDb)) {
-      if (!n.startsWith(STAGING_PREFIX)) continue;
-      await rm(join(this.paths.layerDb, n), { recursive: true, force: true });
-      out.staging.push(n);
-    }
+    out.inUse.sort();
+    if (out.inUse.length > 0) return out;
     out.chains = await this.releaseLayers();
     const referenced = new Set<string>();
     for (const l of await this.meta.listLayers()) referenced.add(l.cacheId);

@@ -8,7 +8,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { tmpdir } from 'node:os';
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,7 @@ import { ImageStore, loadImages, createContainer, removeContainer, removeImage, 
 import { parseRepository } from '../../src/image/reference.js';
 import { ownerPid } from '../../src/image/store.js';
 import { chainIds } from '../../src/image/digest.js';
+import { withRootLock } from '../../src/fsutil/lock.js';
 import { OverlayError } from '../../src/errors.js';
 import { dockerSaveArchive, layerTar, ociLayout, threeLayers, treeSnapshot } from './fixtures.js';
 
@@ -250,6 +251,93 @@ describe('image store robustness', { skip: gated ? 'needs root and a kernel over
     await once(child, 'exit');
     await ImageStore.open(store.root);
     assert.equal(existsSync(dir), false, 'swept once its process is dead');
+  });
+
+  test('cleanupOrphans (prune) never removes the scratch or staging dir of a live process, even under the exclusive lock', async (t) => {
+    if (!requiresOverlay(t)) return;
+    const base = tempDir(t);
+    const root = join(base, 'root');
+    const s = await ImageStore.open(root);
+    const a = await dockerSaveArchive(join(base, 'a'), await threeLayers(), 'a:1');
+    await loadImages(s, a.archive);
+    // Orphans: a's layers (its image record gone, as a killed load leaves them) and a driver dir.
+    await s.meta.removeImage(a.id);
+    await s.meta.writeTags(new Map());
+    const orphan = 'f'.repeat(64);
+    await s.driver.create(orphan, null);
+
+    const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' });
+    const gone = once(sleeper, 'exit');
+    t.after(() => sleeper.kill('SIGKILL'));
+    const live = sleeper.pid as number;
+    const dead = deadPid();
+    const tmp = s.paths.tmpDir;
+    const liveScratch = `load-${live}-aB3dE9`;
+    const liveStaging = `.staging-${'ef'.repeat(32)}-${live}-0a1b2c3d`;
+    const deadScratch = `load-${dead}-xY12zQ`;
+    const deadStaging = `.staging-${'cd'.repeat(32)}-${dead}-0a1b2c3d`;
+    const legacy = 'load-Xy12Zq';
+    for (const d of [join(tmp, liveScratch), join(tmp, deadScratch), join(tmp, legacy), join(s.paths.layerDb, liveStaging), join(s.paths.layerDb, deadStaging)]) mkdirSync(d);
+    writeFileSync(join(tmp, liveScratch, 'archive.tar'), 'x'.repeat(4096));
+    const mine = await s.scratch('save');
+
+    const r = await withRootLock(root, 'exclusive', () => s.cleanupOrphans());
+    assert.ok(existsSync(join(tmp, liveScratch, 'archive.tar')), 'a live process\'s scratch is kept');
+    assert.ok(existsSync(join(s.paths.layerDb, liveStaging)), 'a live process\'s staging dir is kept');
+    assert.ok(existsSync(mine), 'this process\'s scratch is kept');
+    assert.deepEqual(r.scratch, [deadScratch, legacy].sort());
+    assert.deepEqual(r.staging, [deadStaging]);
+    assert.deepEqual(r.inUse, [relative(root, join(s.paths.layerDb, liveStaging)), `tmp/${liveScratch}`, `tmp/${mine.split('/').at(-1) as string}`].sort());
+    // While a process works on the store, layers nobody references yet may be its load's: kept.
+    assert.deepEqual([r.chains, r.layers], [[], []]);
+    assert.equal((await s.counts()).layers, 3);
+    assert.ok(existsSync(join(s.driver.home, orphan)));
+
+    // The CLI's prune says what it kept and why.
+    const p = cli(root, ['prune']);
+    assert.equal(p.status, 0, p.stderr);
+    assert.ok(p.stdout.includes(`kept tmp/${liveScratch}: process ${live} is running`), p.stdout);
+    assert.ok(p.stdout.includes('kept unreferenced layers'), p.stdout);
+    assert.ok(existsSync(join(tmp, liveScratch)));
+
+    sleeper.kill('SIGKILL');
+    await gone;
+    await s.removeScratch(mine);
+    const r2 = await s.cleanupOrphans();
+    assert.deepEqual(r2.scratch, [liveScratch]);
+    assert.deepEqual(r2.staging, [liveStaging]);
+    assert.deepEqual(r2.inUse, []);
+    assert.deepEqual(r2.chains, [...chainIds(a.diffIds)].reverse());
+    assert.deepEqual(r2.layers, [orphan]);
+    assert.deepEqual(driverLayers(s), []);
+  });
+
+  test('when the scratch dir vanishes under a running load, the error names the missing path, not the input', async (t) => {
+    if (!requiresOverlay(t)) return;
+    const base = tempDir(t);
+    const big = await dockerSaveArchive(join(base, 'big'), [await layerTar([{ name: 'big', content: 'b'.repeat(24 << 20) }])], 'big:1');
+    const s = await ImageStore.open(join(base, 'root'));
+    const before = treeSnapshot(s.root);
+    let removed = '';
+    const poll = setInterval(() => {
+      for (const n of readdirSync(s.paths.tmpDir)) {
+        if (!existsSync(join(s.paths.tmpDir, n, 'archive'))) continue;
+        removed = join(s.paths.tmpDir, n);
+        rmSync(removed, { recursive: true, force: true });
+        clearInterval(poll);
+      }
+    }, 1);
+    t.after(() => clearInterval(poll));
+    await assert.rejects(loadImages(s, big.archive), (e: unknown) => {
+      assert.ok(e instanceof OverlayError, String(e));
+      assert.equal(e.code, 'ENOENT', e.message);
+      assert.notEqual(removed, '', 'the scratch was removed mid-load');
+      assert.ok(e.path?.startsWith(`${removed}/`), `the error names the path inside the scratch: ${e.message}`);
+      assert.ok(e.message.includes(`'${e.path as string}'`), e.message);
+      assert.ok(e.message.includes(big.archive), `and still says which load: ${e.message}`);
+      return true;
+    });
+    assert.deepEqual(treeSnapshot(s.root), before);
   });
 
   test('a failed open (driver init refuses) leaves nothing new behind', async (t) => {
