@@ -346,7 +346,10 @@ export interface RmiResult { Untagged?: string; Deleted?: string }
 /**
  * `docker rmi`: untag; delete the image when no tag is left; then the layers of its chain nothing
  * references any more (other unreferenced layers are `cleanupOrphans`' to remove).
- * Refuses (EBUSY, Docker's wording) when a container uses the image, unless forced.
+ * Refuses (EBUSY, Docker's wording) when a container uses the image, unless forced. A mounted
+ * container counts as a running one (Docker's hard conflict): removing the image by id is refused
+ * even when forced ("cannot be forced"), and a forced removal by its last tag only untags it, as
+ * Docker does for a running container's image.
  * Mutates the store: callers in several processes must hold `withRootLock(root, 'exclusive', …)`
  * (src/fsutil/lock.ts) around the call; the library takes no lock.
  */
@@ -364,6 +367,21 @@ export async function removeImage(store: ImageStore, ref: string, opts: RmOption
     return [{ Untagged: byTag }];
   }
   const users = (await store.meta.listContainers()).filter((c) => c.Image === id);
+  // A mounted container counts as a running one (as `rm` treats it): a hard conflict, even forced.
+  let running: ContainerRecord | undefined;
+  for (const c of users) {
+    const m = await store.meta.readMount(c.ID);
+    if (m !== null && (await isMountPoint(mergedPath(store, m.mountId)))) {
+      running = c;
+      break;
+    }
+  }
+  if (running !== undefined && byTag === null) {
+    throw new OverlayError('EBUSY', 'rmi', {
+      reason: 'image-in-use',
+      detail: `conflict: unable to delete ${short} (cannot be forced) - image is being used by running container ${running.ID.slice(0, 12)}`,
+    });
+  }
   if (users.length > 0 && opts.force !== true) {
     const cshort = (users[0] as ContainerRecord).ID.slice(0, 12);
     const detail = byTag !== null
@@ -383,6 +401,7 @@ export async function removeImage(store: ImageStore, ref: string, opts: RmOption
   for (const k of untag) { tags.delete(k); out.push({ Untagged: k }); }
   await store.meta.writeTags(tags);
   if (children.length > 0) return out; // untagged; kept as the parent of other images
+  if (running !== undefined) return out; // `rmi -f TAG`: untagged; kept while a mounted container uses it (Docker's quiet conflict)
   const chain = chainIds(ImageStore.diffIdsOf((await store.config(id)).config));
   await store.meta.removeImage(id);
   out.push({ Deleted: id });
