@@ -105,6 +105,15 @@ export function codeOf(e: unknown): string | undefined {
   return undefined;
 }
 
+/** The path a Node error names (`open '/x'`), or undefined. */
+export function pathOf(e: unknown): string | undefined {
+  if (e !== null && typeof e === 'object' && 'path' in e) {
+    const p = (e as { path: unknown }).path;
+    if (typeof p === 'string') return p;
+  }
+  return undefined;
+}
+
 export const hasCode = (e: unknown, ...codes: string[]): boolean => {
   const c = codeOf(e);
   return c !== undefined && codes.includes(c);

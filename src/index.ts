@@ -4,9 +4,12 @@
  *  - the graphdriver (`Overlay2Driver.init(home)`: Docker's overlay2 layout and methods),
  *  - layer archives (`applyLayer`, `writeLayerTar`, `overlayChanges`, …) over plain paths,
  *  - the userspace overlay engine (`new OverlayEngine({lowers, upper, work})`),
- *  - kernel mounts and feature probes.
+ *  - kernel mounts and feature probes;
+ *  - `withRootLock(root, mode, fn)`: the data root's lock, as the CLI takes it, for callers that may
+ *    run beside other processes on one data root.
  */
 export { OverlayError, codeOf, hasCode, isNotFound, isExists, fromNodeError } from './errors.js';
+export { withRootLock, acquireRootLock, type LockMode, type LockOptions } from './fsutil/lock.js';
 export * from './image/index.js';
 export { Overlay2Driver, type DriverOptions, type CreateOptions, type DriverFeatures } from './store/driver.js';
 export { openLayerEngine, type LayerEngineOptions } from './store/engine-view.js';

@@ -13,6 +13,7 @@ import {
   ImageStore, loadImages, saveImages, createContainer, mountContainer, umountContainer, isContainerMounted, containerChanges,
   commitContainer, removeContainer, removeImage, tagImage,
 } from '../image/index.js';
+import { ownerPid } from '../image/store.js';
 import { createdAgo, errorJson, errorLine, exitCodeFor, humanSize, printJson, shortId, table, type Output } from './render.js';
 import { registerFsCommand } from './fs-command.js';
 
@@ -262,12 +263,18 @@ export function buildProgram(output: Output, releases: Array<() => void> = []): 
 
   program
     .command('prune')
-    .description('remove what interrupted commands left behind: scratch dirs, staging dirs, driver layers nothing references')
+    .description('remove what interrupted commands left behind: scratch dirs, staging dirs, layers no image or container uses')
     .action(async () => {
-      // The exclusive lock means no other overlay2 process is using the store right now.
+      // The exclusive lock keeps other overlay2 commands out; a library user in another process may
+      // not hold it, so cleanupOrphans still keeps whatever a live process owns.
       const store = await ctx.store('exclusive');
       const r = await store.cleanupOrphans();
-      const lines = [...r.scratch.map((n) => `removed scratch ${n}`), ...r.staging.map((n) => `removed staging ${n}`), ...r.layers.map((n) => `removed orphan layer ${n}`)];
+      const lines = [
+        ...r.scratch.map((n) => `removed scratch ${n}`), ...r.staging.map((n) => `removed staging ${n}`),
+        ...r.chains.map((c) => `removed layer ${c}`), ...r.layers.map((n) => `removed orphan layer ${n}`),
+        ...r.inUse.map((n) => `kept ${n}: process ${ownerPid(n.split('/').at(-1) ?? '') ?? '?'} is running`),
+      ];
+      if (r.inUse.length > 0) lines.push('kept unreferenced layers: a running process may be recording them (run prune again when it has finished)');
       print(lines.length > 0 ? lines.join('\n') : 'nothing to remove', r);
     });
 

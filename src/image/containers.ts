@@ -293,9 +293,9 @@ function commitConfig(parent: JsonObject, c: ContainerRecord, diffId: string | n
 export interface RmOptions { force?: boolean }
 
 /**
- * Remove a container: its rw and init layers and records, then every image layer no image or
- * container references any more (e.g. the chain of an image removed with `rmi -f` while this
- * container used it). A mounted container needs `force` (it is unmounted first). A container whose
+ * Remove a container: its rw and init layers and records, then the layers of the chain it was
+ * created on that no image or container references any more (e.g. the chain of an image removed
+ * with `rmi -f` while this container used it). A mounted container needs `force` (it is unmounted first). A container whose
  * config.v2.json is corrupt is still removed when named by its full id.
  * Mutates the store: callers in several processes must hold `withRootLock(root, 'exclusive', …)`
  * (src/fsutil/lock.ts) around the call; the library takes no lock.
@@ -319,7 +319,8 @@ export async function removeContainer(store: ImageStore, ref: string, opts: RmOp
     await store.meta.removeMount(id);
   }
   await store.meta.removeContainer(id);
-  await store.releaseLayers();
+  // The chain the container pinned, when no image uses it any more (its image gone by `rmi -f`).
+  if (m !== null) await store.releaseLayers(await store.chainOf(m.parent));
 }
 
 /**
@@ -346,8 +347,12 @@ async function containerIdForRemoval(store: ImageStore, ref: string): Promise<st
 export interface RmiResult { Untagged?: string; Deleted?: string }
 
 /**
- * `docker rmi`: untag; delete the image when no tag is left; then every layer nothing references.
- * Refuses (EBUSY, Docker's wording) when a container uses the image, unless forced.
+ * `docker rmi`: untag; delete the image when no tag is left; then the layers of its chain nothing
+ * references any more (other unreferenced layers are `cleanupOrphans`' to remove).
+ * Refuses (EBUSY, Docker's wording) when a container uses the image, unless forced. A mounted
+ * container counts as a running one (Docker's hard conflict): removing the image by id is refused
+ * even when forced ("cannot be forced"), and a forced removal by its last tag only untags it, as
+ * Docker does for a running container's image.
  * Mutates the store: callers in several processes must hold `withRootLock(root, 'exclusive', …)`
  * (src/fsutil/lock.ts) around the call; the library takes no lock.
  */
@@ -365,6 +370,21 @@ export async function removeImage(store: ImageStore, ref: string, opts: RmOption
     return [{ Untagged: byTag }];
   }
   const users = (await store.meta.listContainers()).filter((c) => c.Image === id);
+  // A mounted container counts as a running one (as `rm` treats it): a hard conflict, even forced.
+  let running: ContainerRecord | undefined;
+  for (const c of users) {
+    const m = await store.meta.readMount(c.ID);
+    if (m !== null && (await isMountPoint(mergedPath(store, m.mountId)))) {
+      running = c;
+      break;
+    }
+  }
+  if (running !== undefined && byTag === null) {
+    throw new OverlayError('EBUSY', 'rmi', {
+      reason: 'image-in-use',
+      detail: `conflict: unable to delete ${short} (cannot be forced) - image is being used by running container ${running.ID.slice(0, 12)}`,
+    });
+  }
   if (users.length > 0 && opts.force !== true) {
     const cshort = (users[0] as ContainerRecord).ID.slice(0, 12);
     const detail = byTag !== null
@@ -384,10 +404,13 @@ export async function removeImage(store: ImageStore, ref: string, opts: RmOption
   for (const k of untag) { tags.delete(k); out.push({ Untagged: k }); }
   await store.meta.writeTags(tags);
   if (children.length > 0) return out; // untagged; kept as the parent of other images
+  if (running !== undefined) return out; // `rmi -f TAG`: untagged; kept while a mounted container uses it (Docker's quiet conflict)
+  const chain = chainIds(ImageStore.diffIdsOf((await store.config(id)).config));
   await store.meta.removeImage(id);
   out.push({ Deleted: id });
-  // Every layer nothing references now: this image's chain, and any left by earlier forced removals.
-  for (const chain of await store.releaseLayers()) out.push({ Deleted: chain });
+  // The layers of this image's chain that nothing references now. Layers that were unreferenced
+  // before (a killed load's) are not this removal's: `cleanupOrphans` (prune) takes them.
+  for (const c of await store.releaseLayers(chain)) out.push({ Deleted: c });
   return out;
 }
 

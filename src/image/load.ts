@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { openDecompressed } from '../archive/compression.js';
-import { OverlayError, fromNodeError } from '../errors.js';
+import { OverlayError, fromNodeError, pathOf } from '../errors.js';
 import { chainIds, digestHex, layerDepthError, randomId } from './digest.js';
 import { planLoad, type PlannedImage } from './load-plan.js';
 import { openSource } from './source.js';
@@ -87,7 +87,9 @@ export async function loadImages(store: ImageStore, input: string, opts: LoadOpt
         process.emitWarning(`load rollback step failed: ${(err as Error).message}`);
       });
     }
-    throw fromNodeError(e, 'load', { path: input });
+    // An error from inside the scratch (or the store) names that path; the input is then the detail.
+    const at = pathOf(e);
+    throw fromNodeError(e, 'load', { path: at ?? input, detail: at !== undefined && at !== input ? `loading ${input}` : undefined });
   } finally {
     await store.removeScratch(scratch);
   }

@@ -15,7 +15,7 @@ import { createWriteStream } from 'node:fs';
 import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assembleLayer } from '../archive/index.js';
-import { OverlayError, fromNodeError } from '../errors.js';
+import { OverlayError, fromNodeError, pathOf } from '../errors.js';
 import { chainIds, digestHex, sha256File } from './digest.js';
 import { createV1Id, goMarshal, goObject, goString, timeSeconds, v1EmptyFields, v1ImageFields, v1Json } from './go-json.js';
 import type { JsonObject } from './json-types.js';
@@ -178,7 +178,8 @@ export async function writeDockerSave(outFile: string, images: readonly SaveImag
     await rename(tmpOut, outFile);
   } catch (e) {
     await rm(tmpOut, { force: true });
-    throw fromNodeError(e, 'save', { path: outFile });
+    const at = pathOf(e);
+    throw fromNodeError(e, 'save', { path: at ?? outFile, detail: at !== undefined && at !== outFile ? `writing ${outFile}` : undefined });
   }
 }
 

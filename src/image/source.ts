@@ -13,7 +13,7 @@ import { join, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import tar from 'tar-stream';
-import { OverlayError, fromNodeError, isNotFound } from '../errors.js';
+import { OverlayError, fromNodeError, isNotFound, pathOf } from '../errors.js';
 import { sha256File } from './digest.js';
 import { compressionOf, decompressToFile } from '../archive/compression.js';
 
@@ -222,7 +222,9 @@ async function extractTar(file: string, scratch: string, label = file): Promise<
     if (/unexpected end|truncat|invalid tar|checksum|header/i.test(msg)) {
       throw new OverlayError('EINVAL', 'load', { path: label, reason: 'archive-truncated', detail: `not a complete tar archive: ${msg}`, cause: e });
     }
-    throw fromNodeError(e, 'load', { path: label });
+    // A write into the scratch (e.g. removed under us) names the scratch path, not the input.
+    const at = pathOf(e);
+    throw fromNodeError(e, 'load', { path: at ?? label, detail: at !== undefined && at !== label ? `extracting ${label}` : undefined });
   }
   if (members.size === 0) {
     await rm(scratch, { recursive: true, force: true });

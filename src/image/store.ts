@@ -3,7 +3,8 @@
  * layout (see layout.ts). Lifecycle: `ImageStore.open(root)` creates the skeleton and inits the
  * driver; `load` adds images (layers keyed by chainID, shared layers stored once); containers get
  * a Docker-style init layer plus an rw layer; `commit` turns a container's diff into a new layer
- * and image; `rm`/`rmi` remove them and every layer no longer referenced.
+ * and image; `rm`/`rmi` remove them and the layers of their chain no longer referenced;
+ * `cleanupOrphans` (prune) takes what interrupted operations left.
  *
  * Failure contract: load/commit/createContainer either complete or leave the data root as it was
  * (everything they created is removed in reverse order).
@@ -251,10 +252,11 @@ export class ImageStore {
   }
 
   /**
-   * Remove the layers that nothing references any more: no image's chain and no container's parent
-   * chain includes them. `chains` (bottom first) narrows the candidates; without it every layer in
-   * the layerdb is one (so layers left unreferenced by an earlier removal, e.g. `rmi -f` of an image
-   * a container used, are released too). Children go before their parents. Returns the chainIDs removed.
+   * Remove the layers that nothing references any more: no image's chain, no container's parent
+   * chain and no other layer (as its parent) includes them. `chains` (bottom first) narrows the
+   * candidates to one chain: what a removal made unreferenced (`rmi`, `rm`), leaving layers that were
+   * already unreferenced (a killed load's) to `cleanupOrphans`. Without it every layerdb entry is
+   * a candidate. Children go before their parents. Returns the chainIDs removed.
    */
   async releaseLayers(chains?: readonly string[]): Promise<string[]> {
     const used = new Set<string>();
@@ -277,17 +279,30 @@ export class ImageStore {
         p = (await this.meta.readLayer(p))?.parent ?? null;
       }
     }
+    // A layer is the lower of its children: count them, so no parent goes while a child stays.
+    const children = new Map<string, number>();
+    for (const l of await this.meta.listLayers()) {
+      if (l.parent !== null) children.set(l.parent, (children.get(l.parent) ?? 0) + 1);
+    }
     const candidates = chains !== undefined ? [...chains].reverse() : await this.layersTopDown();
     const removed: string[] = [];
     for (const chain of candidates) {
-      if (used.has(chain)) continue;
+      if (used.has(chain) || (children.get(chain) ?? 0) > 0) continue;
       const rec = await this.meta.readLayer(chain);
       if (rec === null) continue;
       await this.meta.removeLayer(chain);
       await this.driver.remove(rec.cacheId);
+      if (rec.parent !== null) children.set(rec.parent, (children.get(rec.parent) ?? 1) - 1);
       removed.push(chain);
     }
     return removed;
+  }
+
+  /** The chain ending in layer `top`, bottom first (as far as the layerdb has it). */
+  async chainOf(top: string | null): Promise<string[]> {
+    const out: string[] = [];
+    for (let p = top; p !== null && !out.includes(p); p = (await this.meta.readLayer(p))?.parent ?? null) out.unshift(p);
+    return out;
   }
 
   /** Every layerdb chainID, deepest first (a child always before its parent). */
@@ -304,12 +319,19 @@ export class ImageStore {
 
   /**
    * Remove what an interrupted operation (a crash, a kill) can leave behind: scratch dirs under
-   * tmp/, layerdb staging dirs, and driver layers that no layerdb entry or container references
-   * (a load or commit that died between createFromTar and its layerdb write). Only safe when no
-   * other process is using the store. Returns what was removed.
+   * tmp/, layerdb staging dirs, layerdb layers that no image, container or other layer references
+   * (a load killed after some of its layers were recorded; with their driver dirs), and driver
+   * layers that no layerdb entry or container references (a load or commit that died between
+   * createFromTar and its layerdb write).
+   * A scratch or staging dir whose pid is a live process (this one included) is never removed, even
+   * by a caller holding the exclusive lock: a library user may work on the store without the lock.
+   * Such dirs are listed in `inUse` (paths relative to the root), and while there is one, no layer
+   * is removed either (a running load's layers are unreferenced until its image is written).
+   * Dirs without a pid are removed. Returns what was removed: `chains` are layerdb layers
+   * (chainIDs), `layers` driver dirs.
    */
-  async cleanupOrphans(): Promise<{ scratch: string[]; staging: string[]; layers: string[] }> {
-    const out = { scratch: [] as string[], staging: [] as string[], layers: [] as string[] };
+  async cleanupOrphans(): Promise<{ scratch: string[]; staging: string[]; chains: string[]; layers: string[]; inUse: string[] }> {
+    const out = { scratch: [] as string[], staging: [] as string[], chains: [] as string[], layers: [] as string[], inUse: [] as string[] };
     const list = async (dir: string): Promise<string[]> => {
       try {
         return (await readdir(dir)).sort();
@@ -317,15 +339,24 @@ export class ImageStore {
         throw fromNodeError(e, 'cleanupOrphans', { path: dir });
       }
     };
-    for (const n of await list(this.paths.tmpDir)) {
-      await rm(join(this.paths.tmpDir, n), { recursive: true, force: true });
-      out.scratch.push(n);
+    for (const [dir, removed, ours] of [
+      [this.paths.tmpDir, out.scratch, (_n: string) => true],
+      [this.paths.layerDb, out.staging, (n: string) => n.startsWith(STAGING_PREFIX)],
+    ] as const) {
+      for (const n of await list(dir)) {
+        if (!ours(n)) continue;
+        const pid = ownerPid(n);
+        if (pid !== null && processAlive(pid)) {
+          out.inUse.push(relative(this.root, join(dir, n)));
+          continue;
+        }
+        await rm(join(dir, n), { recursive: true, force: true });
+        removed.push(n);
+      }
     }
-    for (const n of await list(this.paths.layerDb)) {
-      if (!n.startsWith(STAGING_PREFIX)) continue;
-      await rm(join(this.paths.layerDb, n), { recursive: true, force: true });
-      out.staging.push(n);
-    }
+    out.inUse.sort();
+    if (out.inUse.length > 0) return out;
+    out.chains = await this.releaseLayers();
     const referenced = new Set<string>();
     for (const l of await this.meta.listLayers()) referenced.add(l.cacheId);
     for (const m of await this.meta.listMounts()) {

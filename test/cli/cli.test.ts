@@ -253,6 +253,31 @@ test('bad input: clear one-line error naming the thing, exit 1, store unchanged'
   assert.deepEqual(snapshot(root), before);
 });
 
+test('rmi -f of an image a mounted container uses is refused like Docker\'s running container: exit 1, one line, store unchanged', async (t) => {
+  if (!requiresOverlay(t)) return;
+  const dir = tempDir(t);
+  const root = join(dir, 'root');
+  ok(root, ['load', EXAMPLE]);
+  const cid = ok(root, ['create', '--name', 'live', 'example:1']).trim();
+  ok(root, ['mount', 'live']);
+  const [image] = JSON.parse(ok(root, ['--json', 'images'])) as Array<{ id: string }>;
+  const short = (image as { id: string }).id.slice(7, 19);
+  const before = snapshot(root);
+  for (const ref of [short, (image as { id: string }).id]) {
+    const r = cli(root, ['rmi', '-f', ref]);
+    assert.equal(r.status, 1, r.stdout);
+    assert.deepEqual(lines(r.stderr), [`overlay2: EBUSY: resource busy or locked, rmi (image-in-use): conflict: unable to delete ${short} (cannot be forced) - image is being used by running container ${cid.slice(0, 12)}`]);
+    assert.equal(r.stdout, '');
+    assert.deepEqual(snapshot(root), before, 'store unchanged');
+  }
+  // rm says the same thing of the container itself.
+  const rm = cli(root, ['rm', 'live']);
+  assert.equal(rm.status, 1);
+  assert.match(rm.stderr, /You cannot remove a mounted container/);
+  ok(root, ['umount', 'live']);
+  assert.deepEqual(lines(ok(root, ['rmi', '-f', short])), [`Untagged: example:1`, `Deleted: ${(image as { id: string }).id}`]);
+});
+
 test('prune removes driver layers nothing references and leaves images intact', async (t) => {
   if (!requiresOverlay(t)) return;
   const dir = tempDir(t);

@@ -75,3 +75,29 @@ test('two concurrent `overlay2 load`s of one archive store each layer once', asy
   const listed = spawnSync(process.execPath, [bin, '--root', root, '--json', 'layers'], { encoding: 'utf8' });
   assert.equal((JSON.parse(listed.stdout) as unknown[]).length, 3);
 });
+
+test('library users take the lock from the package entry (`import { withRootLock } from \'overlay2\'`); a CLI command waits for it', async (t) => {
+  if (!requiresOverlay(t)) return;
+  const root = join(tempDir(t), 'root');
+  const bin = join(process.cwd(), 'bin', 'overlay2.js');
+  // The package's own name: resolved through package.json "exports", as a library user's import is.
+  const pkg = 'overlay2';
+  const lib = (await import(pkg)) as { withRootLock?: unknown };
+  assert.equal(lib.withRootLock, withRootLock, 'the package exports the lock the CLI takes');
+  let stderr = '';
+  let code: number | null | undefined;
+  const exited = await withRootLock(root, 'exclusive', async () => {
+    const child = spawn(process.execPath, [bin, '--root', root, 'images'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const done = new Promise<void>((resolve) => child.on('exit', (c) => { code = c; resolve(); }));
+    await new Promise<void>((resolve) => {
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (stderr.includes('waiting for another overlay2 process')) resolve();
+      });
+    });
+    assert.equal(code, undefined, 'the command waits while the library holds the lock');
+    return { done }; // not the promise itself: awaiting it under the lock would deadlock
+  });
+  await exited.done;
+  assert.equal(code, 0, stderr);
+});

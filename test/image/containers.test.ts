@@ -4,10 +4,10 @@ import { mkdtempSync, rmSync, readlinkSync, lstatSync, writeFileSync, existsSync
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
-import { kernelOverlayWorks, requiresOverlay } from '../helpers/requires.js';
+import { kernelOverlayWorks, requiresOverlay, tempDir } from '../helpers/requires.js';
 import {
   ImageStore, loadImages, createContainer, mountContainer, umountContainer, isContainerMounted, containerChanges,
-  commitContainer, removeContainer, removeImage, saveImages,
+  commitContainer, removeContainer, removeImage, saveImages, tagImage,
 } from '../../src/image/index.js';
 import { OverlayError } from '../../src/errors.js';
 import { dockerSaveArchive, threeLayers, treeSnapshot } from './fixtures.js';
@@ -35,9 +35,10 @@ function listing(root: string): string[] {
 describe('containers on small images', { skip: gated ? 'needs root and a kernel overlay mount' : false }, () => {
   let work: string;
   let store: ImageStore;
+  let small: { archive: string; id: string };
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'ovl2-ctr-'));
-    const small = await dockerSaveArchive(join(work, 'in'), await threeLayers(), 'small:1');
+    small = await dockerSaveArchive(join(work, 'in'), await threeLayers(), 'small:1');
     store = await ImageStore.open(join(work, 'root'));
     await loadImages(store, small.archive);
   });
@@ -136,6 +137,44 @@ describe('containers on small images', { skip: gated ? 'needs root and a kernel 
     const parent = await store.config(await store.resolveImage('small:1'));
     assert.deepEqual(ImageStore.diffIdsOf(config), ImageStore.diffIdsOf(parent.config));
     assert.equal((config['history'] as Array<Record<string, unknown>>).at(-1)?.['empty_layer'], true);
+  });
+
+  test('rmi -f refuses an image a mounted container uses, as Docker refuses a running container\'s ("cannot be forced")', async (t) => {
+    if (!requiresOverlay(t)) return;
+    const store = await ImageStore.open(join(tempDir(t), 'root'));
+    await loadImages(store, small.archive);
+    const c = await createContainer(store, 'busy', 'small:1');
+    await mountContainer(store, 'busy');
+    const id = (await store.images()).find((i) => i.tags.includes('small:1'))?.id as string;
+    const short = id.slice(7, 19);
+    const message = `conflict: unable to delete ${short} (cannot be forced) - image is being used by running container ${c.id.slice(0, 12)}`;
+    const before = treeSnapshot(store.root);
+    // By id (also a unique prefix), forced or not, and with a second tag: nothing changes.
+    await tagImage(store, 'small:1', 'second:1');
+    const withTwo = treeSnapshot(store.root);
+    for (const [ref, force] of [[id, true], [short, true], [id, false]] as const) {
+      await assert.rejects(removeImage(store, ref, { force }), (e: unknown) => {
+        assert.ok(e instanceof OverlayError, String(e));
+        assert.equal(e.code, 'EBUSY');
+        assert.equal(e.reason, 'image-in-use');
+        assert.ok(e.message.endsWith(`: ${message}`), e.message);
+        return true;
+      });
+      assert.deepEqual(treeSnapshot(store.root), withTwo, `rmi ${force ? '-f ' : ''}${ref} changed the store`);
+    }
+    await removeImage(store, 'second:1');
+    assert.deepEqual(treeSnapshot(store.root), before);
+    // By its last tag, forced: Docker untags and keeps the image a running container uses.
+    assert.deepEqual(await removeImage(store, 'small:1', { force: true }), [{ Untagged: 'small:1' }]);
+    assert.deepEqual((await store.images()).map((i) => [i.id, i.tags]), [[id, []]]);
+    assert.ok(await isContainerMounted(store, 'busy'));
+    assert.ok(existsSync(join(await mountContainer(store, 'busy'), 'usr/d')));
+    await umountContainer(store, 'busy');
+    await umountContainer(store, 'busy');
+    // Unmounted, it is a stopped container's image: -f deletes it; rm then releases the chain.
+    assert.deepEqual(await removeImage(store, id, { force: true }), [{ Deleted: id }]);
+    await removeContainer(store, 'busy');
+    assert.deepEqual(await store.counts(), { images: 0, layers: 0, containers: 0 });
   });
 
   test('rmi refuses an image a container uses (Docker\'s wording), rm then rmi removes all of it', async (t) => {

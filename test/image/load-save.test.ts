@@ -304,7 +304,7 @@ describe('load/save with small images', { skip: !kernelOverlayWorks() && process
     mkdirSync(join(store.paths.tmpDir, 'load-leftover'));
     mkdirSync(join(store.paths.layerDb, `.staging-${'cd'.repeat(32)}-x`));
     const r = await store.cleanupOrphans();
-    assert.deepEqual(r, { scratch: ['load-leftover'], staging: [`.staging-${'cd'.repeat(32)}-x`], layers: [orphan] });
+    assert.deepEqual(r, { scratch: ['load-leftover'], staging: [`.staging-${'cd'.repeat(32)}-x`], chains: [], layers: [orphan], inUse: [] });
     assert.deepEqual(treeSnapshot(store.root), before);
   });
 
