@@ -3,7 +3,11 @@
  * Every command is one process; errors print one line naming what failed and why, exit 1
  * (2 for usage errors).
  */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { release } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { Command, CommanderError, Option } from 'commander';
 import { OverlayError } from '../errors.js';
 import { loadDaemonConfig, type DaemonConfig } from '../config/index.js';
@@ -108,12 +112,34 @@ export function buildProgram(output: Output, releases: Array<() => void> = []): 
 
   program
     .command('load')
-    .description('load a `docker save` archive or an OCI image layout (directory or tar)')
-    .argument('<path>', 'archive file or OCI layout directory')
+    .description('load a `docker save` archive or an OCI image layout (directory or tar); standard input without a path, as `docker load`')
+    .argument('[path]', 'archive file or OCI layout directory; - or none: standard input (an archive)')
+    .option('-i, --input <file>', 'archive to read (as docker load -i)')
     .option('--repository <name>', 'repository for OCI images whose ref name is a bare tag')
-    .action(async (path: string, o: { repository?: string }) => {
+    .action(async (path: string | undefined, o: { input?: string; repository?: string }) => {
+      if (path !== undefined && o.input !== undefined) {
+        throw new OverlayError('EINVAL', 'load', { reason: 'usage', detail: 'give the archive as an argument or with -i, not both' });
+      }
+      const source = path ?? o.input ?? '-';
+      const opts = o.repository !== undefined ? { repository: o.repository } : {};
+      if (source === '-' && process.stdin.isTTY === true) {
+        throw new OverlayError('EINVAL', 'load', { reason: 'stdin-is-terminal', detail: 'requested load from stdin, but stdin is empty (give a path, -i FILE, or redirect an archive)' });
+      }
       const store = await ctx.store();
-      const r = await loadImages(store, path, o.repository !== undefined ? { repository: o.repository } : {});
+      let r;
+      if (source === '-') {
+        // A stream cannot be read twice or seeked: spool it into scratch on the data root's fs.
+        const dir = await store.scratch('stdin');
+        try {
+          const file = join(dir, 'stdin.tar');
+          await pipeline(process.stdin, createWriteStream(file));
+          r = await loadImages(store, file, opts);
+        } finally {
+          await rm(dir, { recursive: true, force: true });
+        }
+      } else {
+        r = await loadImages(store, source, opts);
+      }
       print(r.messages.join('\n'), r);
     });
 
@@ -218,13 +244,28 @@ export function buildProgram(output: Output, releases: Array<() => void> = []): 
 
   program
     .command('save')
-    .description('save images to a `docker save` archive')
+    .description('save images to a `docker save` archive (standard output without -o, as `docker save`)')
     .argument('<images...>', 'image references')
-    .requiredOption('-o, --output <file>', 'archive to write')
-    .action(async (images: string[], o: { output: string }) => {
+    .option('-o, --output <file>', 'archive to write (default: standard output)')
+    .action(async (images: string[], o: { output?: string }) => {
+      if (o.output === undefined && process.stdout.isTTY === true) {
+        throw new OverlayError('EINVAL', 'save', { reason: 'stdout-is-terminal', detail: 'cowardly refusing to save to a terminal. Use the -o flag or redirect' });
+      }
       const store = await ctx.store('shared');
-      await saveImages(store, images, o.output);
-      print('', { images, output: o.output });
+      if (o.output !== undefined) {
+        await saveImages(store, images, o.output);
+        print('', { images, output: o.output });
+        return;
+      }
+      // The archive is complete and checked before its first byte reaches standard output.
+      const dir = await store.scratch('stdout');
+      try {
+        const file = join(dir, 'archive.tar');
+        await saveImages(store, images, file);
+        await pipeline(createReadStream(file), process.stdout, { end: false });
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
     });
 
   program

@@ -319,3 +319,37 @@ test('--config without --root: the data root is the config\'s data-root', async 
   assert.equal(info.images, 1);
   assert.ok(lines(run(['info'])).includes(`Data Root: ${dataRoot}`));
 });
+
+test('load from standard input and save to standard output, as docker load < x / docker save > x', (t) => {
+  if (!requiresOverlay(t)) return;
+  const dir = tempDir(t);
+  const root = join(dir, 'root');
+  const input = readFileSync(EXAMPLE);
+  const run = (args: string[], stdin?: Buffer): { status: number; stdout: Buffer; stderr: string } => {
+    const r = spawnSync(process.execPath, [BIN, '--root', root, ...args], { input: stdin ?? Buffer.alloc(0) });
+    return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr.toString() };
+  };
+  // A truncated stream: one error line, nothing stored, no scratch left.
+  ok(root, ['images']);
+  const empty = snapshot(root);
+  const bad = run(['load'], input.subarray(0, 1000));
+  assert.equal(bad.status, 1, bad.stderr);
+  assert.match(bad.stderr, /archive-truncated/);
+  assert.equal(lines(bad.stderr).length, 1, bad.stderr);
+  assert.deepEqual(snapshot(root), empty);
+
+  for (const args of [['load'], ['load', '-']]) {
+    const r = run(args, input);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.toString(), 'Loaded image: example:1\n');
+  }
+  assert.deepEqual(readdirSync(join(root, 'tmp')), [], 'the spooled stream is removed');
+  const saved = run(['save', 'example:1']);
+  assert.equal(saved.status, 0, saved.stderr);
+  assert.ok(saved.stdout.equals(input), 'save to stdout is byte-identical to the loaded archive');
+  // -i as docker load -i; a path and -i together is a usage mistake.
+  assert.equal(run(['load', '-i', EXAMPLE]).status, 0);
+  const both = run(['load', '-i', EXAMPLE, EXAMPLE]);
+  assert.equal(both.status, 1);
+  assert.match(both.stderr, /not both/);
+});
