@@ -145,10 +145,10 @@ export class CopyUp {
     }
   }
 
-  /** Copy the xattrs a user can see (private overlay ones stay behind). */
+  /** Copy the xattrs a user can see, escaped ones included (private overlay ones stay behind). */
   copyXattrs(src: string, dst: string): void {
     for (const name of llistxattr(src)) {
-      if (this.layers.isPrivateXattr(name)) continue;
+      if (this.layers.isOverlayMetadata(name)) continue;
       const v = lgetxattr(src, name);
       if (v !== null) lsetxattr(dst, name, v);
     }

@@ -342,7 +342,6 @@ export class OverlayEngine implements HandleRegistry {
   private xattrNode(path: string, follow: boolean, op: string, name: string, write: boolean): Node {
     const n = this.existing(path, follow, op);
     if (write) this.writable(op, path);
-    if (this.layers.isPrivateXattr(name)) throw new OverlayError('EOPNOTSUPP', op, { path, reason: 'overlay-private-xattr' });
     // The kernel refuses a name outside the four namespaces before anything happens (so before
     // any copy-up here).
     if (!/^(user|trusted|security|system)\.[^]/.test(name)) throw new OverlayError('EOPNOTSUPP', op, { path, reason: 'xattr-namespace' });
@@ -360,7 +359,7 @@ export class OverlayEngine implements HandleRegistry {
   getxattr(path: string, name: string, opts: { noFollow?: boolean } = {}): Promise<Buffer> {
     return this.run('getxattr', path, () => {
       const n = this.xattrNode(path, opts.noFollow !== true, 'getxattr', name, false);
-      const v = lgetxattr(n.hits[0]!.real, name);
+      const v = lgetxattr(n.hits[0]!.real, this.layers.escapeXattr(name));
       if (v === null) throw new OverlayError('ENODATA', 'getxattr', { path, detail: name });
       return v;
     });
@@ -369,14 +368,19 @@ export class OverlayEngine implements HandleRegistry {
   listxattr(path: string, opts: { noFollow?: boolean } = {}): Promise<string[]> {
     return this.run('listxattr', path, () => {
       const n = this.existing(path, opts.noFollow !== true, 'listxattr');
-      return llistxattr(n.hits[0]!.real).filter((x) => !this.layers.isPrivateXattr(x));
+      const out: string[] = [];
+      for (const real of llistxattr(n.hits[0]!.real)) {
+        const name = this.layers.unescapeXattr(real);
+        if (name !== null) out.push(name);
+      }
+      return out;
     });
   }
 
   setxattr(path: string, name: string, value: Uint8Array | string, opts: { noFollow?: boolean; flags?: number } = {}): Promise<void> {
     return this.run('setxattr', path, () => {
       const n = this.xattrNode(path, opts.noFollow !== true, 'setxattr', name, true);
-      lsetxattr(this.copyUp.ensureUpper(n, 'setxattr', false), name, value, opts.flags ?? 0);
+      lsetxattr(this.copyUp.ensureUpper(n, 'setxattr', false), this.layers.escapeXattr(name), value, opts.flags ?? 0);
     });
   }
 
@@ -384,8 +388,9 @@ export class OverlayEngine implements HandleRegistry {
     return this.run('removexattr', path, () => {
       const n = this.xattrNode(path, opts.noFollow !== true, 'removexattr', name, true);
       // Kernel ovl_xattr_set: removing from a lower object checks the lower first (no copy-up on ENODATA).
-      if (!hasUpper(n) && lgetxattr(n.hits[0]!.real, name) === null) throw new OverlayError('ENODATA', 'removexattr', { path });
-      lremovexattr(this.copyUp.ensureUpper(n, 'removexattr', false), name);
+      const real = this.layers.escapeXattr(name);
+      if (!hasUpper(n) && lgetxattr(n.hits[0]!.real, real) === null) throw new OverlayError('ENODATA', 'removexattr', { path });
+      lremovexattr(this.copyUp.ensureUpper(n, 'removexattr', false), real);
     });
   }
 
@@ -455,11 +460,16 @@ export class OverlayEngine implements HandleRegistry {
     const wantWrite = acc === fsc.O_WRONLY || acc === fsc.O_RDWR;
     const creat = (flags & fsc.O_CREAT) !== 0;
     const excl = creat && (flags & fsc.O_EXCL) !== 0;
+    if (creat && path.length > 1 && path.endsWith('/')) {
+      // Kernel open_last_lookups: O_CREAT with a trailing slash is EISDIR once the parent resolves,
+      // whatever the last name is (file, dir, symlink or nothing).
+      this.lookup.resolve(path.replace(/\/+$/, '') || '/', false, 'open');
+      throw new OverlayError('EISDIR', 'open', { path });
+    }
     let n = this.lookup.resolve(path, !excl && (flags & fsc.O_NOFOLLOW) === 0, 'open');
     let real: string;
     if (n.st === null) {
       if (!creat) throw new OverlayError('ENOENT', 'open', { path });
-      if (path.endsWith('/')) throw new OverlayError('EISDIR', 'open', { path });
       this.writable('open', path);
       real = this.create(n, 'open', (dest) => closeSync(openSync(dest, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode)), false);
       n = this.existing(n.path, false, 'open');
