@@ -12,7 +12,7 @@ import {
   readlinkSync, renameSync, rmdirSync, statfsSync, symlinkSync, truncateSync, unlinkSync,
   constants as fsc,
 } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { OverlayError, fromNodeError } from '../errors.js';
 import {
@@ -39,6 +39,14 @@ export interface OverlayStatfs {
 }
 
 const REDIRECT_MAX = 256;
+
+/**
+ * Open handles still reading a lower file, for every engine of this process, keyed by the upper
+ * dir and the lower file: a copy-up by *any* engine over the same upper re-points them all (two
+ * engines on one container's dirs behave like one mount). Engines with other uppers (other
+ * containers on the same image) share lowers but never see each other's copy-ups.
+ */
+const lowerHandles = new Map<string, Set<OverlayFileHandle>>();
 const EUID = process.geteuid?.() ?? 0;
 const UNPRIVILEGED = EUID !== 0;
 
@@ -47,7 +55,6 @@ export class OverlayEngine implements HandleRegistry {
   readonly dev: bigint;
   private readonly lookup: Lookup;
   private readonly copyUp: CopyUp;
-  private readonly handles = new Map<string, Set<OverlayFileHandle>>();
 
   /** @throws EINVAL for a bad layer configuration, ENOENT when a layer dir is missing. */
   constructor(opts: OverlayEngineOptions) {
@@ -227,10 +234,15 @@ export class OverlayEngine implements HandleRegistry {
     return out;
   }
 
+  private handleKey(real: string): string {
+    return `${this.layers.upper === undefined ? '' : resolve(this.layers.upper)}\0${resolve(real)}`;
+  }
+
   private repointHandles(lower: string, upper: string): void {
-    const set = this.handles.get(lower);
+    const key = this.handleKey(lower);
+    const set = lowerHandles.get(key);
     if (!set) return;
-    this.handles.delete(lower);
+    lowerHandles.delete(key);
     for (const h of set) {
       const fd = openSync(upper, fsc.O_RDONLY);
       closeSync(h.fd);
@@ -242,10 +254,11 @@ export class OverlayEngine implements HandleRegistry {
 
   /** @internal */
   release(h: OverlayFileHandle): void {
-    const set = this.handles.get(h.real);
+    const key = this.handleKey(h.real);
+    const set = lowerHandles.get(key);
     if (set) {
       set.delete(h);
-      if (set.size === 0) this.handles.delete(h.real);
+      if (set.size === 0) lowerHandles.delete(key);
     }
   }
 
@@ -501,8 +514,9 @@ export class OverlayEngine implements HandleRegistry {
     });
     if (n.data !== null) h.metaReal = n.hits[0]!.real;
     if ((!hasUpper(n) || n.data !== null) && !h.flags.isDir) {
-      let set = this.handles.get(real);
-      if (!set) this.handles.set(real, (set = new Set()));
+      const key = this.handleKey(real);
+      let set = lowerHandles.get(key);
+      if (!set) lowerHandles.set(key, (set = new Set()));
       set.add(h);
     }
     return h;

@@ -48,6 +48,28 @@ test('a read-only handle opened before a copy-up sees the new data afterwards', 
   await ro.close();
 });
 
+test('a copy-up through another engine on the same dirs re-points open read handles; another upper does not', async (t) => {
+  if (!requiresRoot(t)) return;
+  const { e, dirs } = setup(t, [[{ t: 'file', p: 'f', data: 'old data' }]]);
+  // A second engine on the same dirs (spelled differently), and a third on another upper.
+  const e2 = new OverlayEngine({ lowers: dirs.lowers, upper: `${dirs.upper}/`, work: dirs.work });
+  const otherUpper = join(dirs.upper, '..', 'u2');
+  mkdirSync(otherUpper);
+  mkdirSync(join(dirs.upper, '..', 'w2'));
+  const other = new OverlayEngine({ lowers: dirs.lowers, upper: otherUpper, work: join(dirs.upper, '..', 'w2') });
+  const ro = await e.open('/f', 'r');
+  const roOther = await other.open('/f', 'r');
+  await e2.writeFile('/f', 'NEW from e2');
+  const buf = Buffer.alloc(32);
+  const { bytesRead } = await ro.read(buf, 0, 32, 0);
+  assert.equal(buf.subarray(0, bytesRead).toString(), 'NEW from e2');
+  assert.equal((await ro.stat()).ino, (await e.stat('/f')).ino);
+  const r2 = await roOther.read(buf, 0, 32, 0);
+  assert.equal(buf.subarray(0, r2.bytesRead).toString(), 'old data');
+  await ro.close();
+  await roOther.close();
+});
+
 test('copy-up never changes the lower layer (B40)', async (t) => {
   if (!requiresRoot(t)) return;
   const { e, dirs } = setup(t, [[{ t: 'file', p: 'f', data: 'abc' }, { t: 'file', p: 'ro', data: 'r', mode: 0o444 }, { t: 'file', p: 'd/x', data: 'x' }]]);
