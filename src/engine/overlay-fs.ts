@@ -16,7 +16,7 @@ import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { OverlayError, fromNodeError } from '../errors.js';
 import {
-  lgetxattr, llistxattr, lremovexattr, lsetxattr, lutimesNs, mknod, renameat2,
+  ficlone, lgetxattr, llistxattr, lremovexattr, lsetxattr, lutimesNs, mknod, renameat2,
   RENAME_EXCHANGE, RENAME_WHITEOUT, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG,
 } from '../sys/libc.js';
 import { OVERLAY_MAGIC } from '../sys/statfs.js';
@@ -531,6 +531,27 @@ export class OverlayEngine implements HandleRegistry {
     }
   }
 
+  /**
+   * `fs.copyFile`: a regular file's data (and, for a new file, its mode) into `dest`, created or
+   * truncated (`COPYFILE_EXCL`: must not exist). The data moves inside the kernel: a reflink where
+   * the filesystem has them, else copy_file_range.
+   */
+  async copyFile(src: string, dest: string, mode = 0): Promise<void> {
+    const from = await this.open(src, 'r');
+    try {
+      const st = await from.stat();
+      if (st.isDirectory()) throw new OverlayError('EISDIR', 'copyfile', { path: src, dest });
+      const to = await this.open(dest, (mode & fsc.COPYFILE_EXCL) !== 0 ? 'wx' : 'w', Number(st.mode) & 0o7777);
+      try {
+        if (!st.isFile() || !ficlone(to.fd, from.fd)) await from.copyTo(to.fd);
+      } finally {
+        await to.close();
+      }
+    } finally {
+      await from.close();
+    }
+  }
+
   appendFile(path: string, data: Uint8Array | string, opts: { mode?: number } = {}): Promise<void> {
     return this.writeFile(path, data, { flag: 'a', mode: opts.mode ?? 0o666 });
   }
@@ -633,7 +654,15 @@ export class OverlayEngine implements HandleRegistry {
   /** `rm -r`/`rm -f` over the merged view (children first; a lower dir leaves one whiteout). */
   rm(path: string, opts: { recursive?: boolean; force?: boolean } = {}): Promise<void> {
     return this.run('rm', path, () => {
-      const n = this.lookup.resolve(path, false, 'rm');
+      let n: Node;
+      try {
+        n = this.lookup.resolve(path, false, 'rm');
+      } catch (e) {
+        // rm -f: a missing parent, or a non-dir on the way, is a missing file too (as rm(1)).
+        const c = (e as { code?: string }).code;
+        if (opts.force === true && (c === 'ENOENT' || c === 'ENOTDIR')) return;
+        throw e;
+      }
       if (n.st === null) {
         if (opts.force === true) return;
         throw new OverlayError('ENOENT', 'rm', { path });
