@@ -26,7 +26,9 @@ export type LayerEntry =
   | { t: 'symlink'; p: string; target: string }
   | { t: 'whiteout'; p: string }
   | { t: 'xwhiteout'; p: string }
-  | { t: 'fifo'; p: string };
+  | { t: 'fifo'; p: string }
+  /** A hard link to an earlier entry of the same layer. */
+  | { t: 'hardlink'; p: string; target: string };
 
 export type Op =
   | { op: 'write'; p: string; data: string }
@@ -129,6 +131,9 @@ export function buildLayer(root: string, entries: LayerEntry[], prefix = 'truste
         break;
       case 'fifo':
         mknod(p, S_IFIFO | 0o644);
+        break;
+      case 'hardlink':
+        linkSync(join(root, e.target), p);
         break;
     }
   }

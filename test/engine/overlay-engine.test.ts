@@ -3,10 +3,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { mkdirSync, readFileSync, lstatSync, writeFileSync } from 'node:fs';
-import { requiresRoot, tempDir } from '../helpers/requires.js';
+import { requiresCommand, requiresRoot, tempDir } from '../helpers/requires.js';
+import { makeLoopFs } from '../probe/loopfs.js';
 import { OverlayEngine } from '../../src/engine/index.js';
 import { OverlayError } from '../../src/errors.js';
-import { lgetxattr } from '../../src/sys/libc.js';
+import { lgetxattr, mknod, readdirTypes, S_IFCHR } from '../../src/sys/libc.js';
 import { buildLayer, snapshotDir, type LayerEntry } from './harness.js';
 
 function setup(t: Parameters<typeof tempDir>[0], lowers: LayerEntry[][], opts: { userxattr?: boolean; upper?: boolean; metacopy?: boolean } = {}): { e: OverlayEngine; dirs: { lowers: string[]; upper: string; work: string } } {
@@ -232,4 +233,30 @@ test('a syscall failing on a layer file reports the merged path, not the host pa
   assert.ok(err instanceof OverlayError, `expected an OverlayError, got ${String(err)}`);
   assert.equal(err.path, '/f');
   assert.ok(!err.message.includes(dirs.upper), err.message);
+});
+
+test('on a filesystem without d_type the engine stats entries and never lists a whiteout (B33)', async (t) => {
+  if (!requiresRoot(t) || !requiresCommand(t, 'mkfs.ext4')) return;
+  const fs = makeLoopFs(tempDir(t), 'nodtype', ['mkfs.ext4', '-q', '-F', '-O', '^filetype'], 64);
+  assert.ok(typeof fs === 'object', String(fs));
+  t.after(() => fs.close());
+  const lower = join(fs.mnt, 'l');
+  const upper = join(fs.mnt, 'u');
+  mkdirSync(join(lower, 'd'), { recursive: true });
+  mkdirSync(join(upper, 'd'), { recursive: true });
+  mkdirSync(join(fs.mnt, 'w'));
+  for (const dir of [lower, join(lower, 'd')]) writeFileSync(join(dir, 'a'), 'lower a');
+  for (const dir of [upper, join(upper, 'd')]) {
+    mknod(join(dir, 'a'), S_IFCHR, 0, 0);
+    writeFileSync(join(dir, 'b'), 'upper b');
+  }
+  assert.ok(readdirTypes(upper).every((e) => e.type === 0), 'the premise: readdir gives DT_UNKNOWN here');
+  const e = new OverlayEngine({ lowers: [lower], upper, work: join(fs.mnt, 'w') });
+  assert.deepEqual((await e.readdir('/')).sort(), ['b', 'd']);
+  assert.deepEqual(await e.readdir('/d'), ['b']);
+  const kinds = (await e.readdir('/', { withFileTypes: true })).map((d) => `${d.name}:${d.isFile() ? 'f' : d.isDirectory() ? 'd' : '?'}`).sort();
+  assert.deepEqual(kinds, ['b:f', 'd:d']);
+  assert.equal(await code(e.stat('/a')), 'ENOENT');
+  await e.rm('/d', { recursive: true });
+  assert.deepEqual(await e.readdir('/'), ['b']);
 });

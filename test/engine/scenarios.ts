@@ -261,4 +261,22 @@ export const adversarial: Record<string, Scenario> = {
       { op: 'stat', p: 'm' }, { op: 'readdir', p: 'n' }, { op: 'setxattr', p: 'n', name: 'trusted.overlay.redirect', value: '/x' }, { op: 'readdir', p: 'n' },
     ],
   },
+  'hard links in a lower: copy-up of one alias breaks the link, as the kernel without index (B11)': {
+    lowers: [[{ t: 'file', p: 'h/one', data: 'shared' }, { t: 'hardlink', p: 'h/two', target: 'h/one' }, { t: 'hardlink', p: 'three', target: 'h/one' }]],
+    ops: [
+      { op: 'lstat', p: 'h/one' }, { op: 'hopen', h: 1, p: 'h/two', flags: 'r' }, { op: 'write', p: 'h/one', data: 'changed' }, { op: 'read', p: 'h/two' },
+      { op: 'hread', h: 1 }, { op: 'lstat', p: 'h/two' }, { op: 'unlink', p: 'three' }, { op: 'lstat', p: 'h/two' }, { op: 'link', p: 'h/two', to: 'four' },
+      { op: 'append', p: 'four', data: '+' }, { op: 'read', p: 'h/two' }, { op: 'lstat', p: 'four' },
+    ],
+  },
+  'an opaque dir hides the whole lower subtree, looked up at any depth (B03)': {
+    lowers: [
+      [{ t: 'dir', p: 'a', opaque: 'y' }, { t: 'file', p: 'a/b/c/foo', data: 'foo' }],
+      [{ t: 'file', p: 'a/b/c/bar', data: 'bar' }, { t: 'file', p: 'a/baz', data: 'baz' }, { t: 'file', p: 'a/q/deep/x', data: 'x' }],
+    ],
+    ops: [
+      { op: 'stat', p: 'a/b/c/bar' }, { op: 'stat', p: 'a/q/deep/x' }, { op: 'stat', p: 'a/q' }, { op: 'readdir', p: 'a/b/c' }, { op: 'write', p: 'a/q/deep/x', data: 'no' },
+      { op: 'mkdir', p: 'a/q' }, { op: 'readdir', p: 'a/q' }, { op: 'rename', p: 'a/b/c/foo', to: 'a/baz' }, { op: 'readdir', p: 'a' },
+    ],
+  },
 };
