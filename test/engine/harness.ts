@@ -321,7 +321,7 @@ export async function engineOp(e: OverlayEngine, o: Op, hs: Slots<OverlayFileHan
     case 'getxattr': return (await e.getxattr(P(o.p), o.name, { noFollow: true })).toString('latin1');
     case 'listxattr': return (await e.listxattr(P(o.p), { noFollow: true })).sort().join(',');
     case 'hopen': {
-      const h = await e.open(P(o.p), o.flags);
+      const h = await e.open(P(o.p), OPEN_FLAGS[o.flags]);
       await hs.get(o.h)?.close();
       hs.set(o.h, h);
       return 'ok';
