@@ -138,9 +138,11 @@ export class OverlayEngine implements HandleRegistry {
   }
 
   /** Resolve the target of a create: parent must exist; EEXIST if the name does. */
-  private forCreate(path: string, op: string): Node {
+  private forCreate(path: string, op: string, dir = false): Node {
     const n = this.lookup.resolve(path, false, op);
     if (n.st !== null) throw new OverlayError('EEXIST', op, { path });
+    // Kernel filename_create: a trailing slash on a new name is only for mkdir.
+    if (!dir && path.length > 1 && path.endsWith('/')) throw new OverlayError('ENOENT', op, { path });
     this.writable(op, path);
     return n;
   }
@@ -579,7 +581,7 @@ export class OverlayEngine implements HandleRegistry {
         }
         return;
       }
-      const n = this.forCreate(path, 'mkdir');
+      const n = this.forCreate(path, 'mkdir', true);
       this.create(n, 'mkdir', (d) => mkdirSync(d, mode), true);
     });
   }
@@ -599,6 +601,8 @@ export class OverlayEngine implements HandleRegistry {
         throw new OverlayError('EINVAL', 'mknod', { path });
       }
       const n = this.forCreate(path, 'mknod');
+      // Kernel ovl_create_object: a 0/0 char device is a whiteout and cannot be created by a caller.
+      if (fmt === S_IFCHR && devMajor === 0 && devMinor === 0) throw new OverlayError('EPERM', 'mknod', { path, reason: 'whiteout-device' });
       this.create(n, 'mknod', (d) => mknod(d, fmt === 0 ? mode | S_IFREG : mode, devMajor, devMinor), false);
     });
   }
@@ -612,6 +616,7 @@ export class OverlayEngine implements HandleRegistry {
       const src = this.existing(existingPath, false, 'link');
       const dst = this.lookup.resolve(newPath, false, 'link');
       if (dst.st !== null) throw new OverlayError('EEXIST', 'link', { path: existingPath, dest: newPath });
+      if (newPath.length > 1 && newPath.endsWith('/')) throw new OverlayError('ENOENT', 'link', { path: existingPath, dest: newPath });
       this.writable('link', existingPath);
       if (isDir(src)) throw new OverlayError('EPERM', 'link', { path: existingPath, dest: newPath });
       const hadLower = hasLower(src);

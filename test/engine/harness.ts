@@ -44,7 +44,7 @@ export type Op =
   | { op: 'chown'; p: string; uid: number; gid: number }
   | { op: 'lchown'; p: string; uid: number; gid: number }
   | { op: 'truncate'; p: string; len: number }
-  | { op: 'setxattr'; p: string; name: string; value: string }
+  | { op: 'setxattr'; p: string; name: string; value: string; flags?: number }
   | { op: 'removexattr'; p: string; name: string }
   | { op: 'mkfifo'; p: string }
   | { op: 'mknod'; p: string; kind: 'chr' | 'blk'; major: number; minor: number }
@@ -261,7 +261,7 @@ export function kernelOp(m: string, o: Op, fds: Slots<number> = new Map()): stri
     case 'chown': chownSync(P(o.p), o.uid, o.gid); return 'ok';
     case 'lchown': lchownSync(P(o.p), o.uid, o.gid); return 'ok';
     case 'truncate': truncateSync(P(o.p), o.len); return 'ok';
-    case 'setxattr': lsetxattr(P(o.p), o.name, o.value); return 'ok';
+    case 'setxattr': lsetxattr(P(o.p), o.name, o.value, o.flags ?? 0); return 'ok';
     case 'removexattr': lremovexattr(P(o.p), o.name); return 'ok';
     case 'mkfifo': mknod(P(o.p), S_IFIFO | 0o644); return 'ok';
     case 'mknod': mknod(P(o.p), (o.kind === 'chr' ? S_IFCHR : S_IFBLK) | 0o600, o.major, o.minor); return 'ok';
@@ -306,7 +306,7 @@ export async function engineOp(e: OverlayEngine, o: Op, hs: Slots<OverlayFileHan
     case 'chown': await e.chown(P(o.p), o.uid, o.gid); return 'ok';
     case 'lchown': await e.lchown(P(o.p), o.uid, o.gid); return 'ok';
     case 'truncate': await e.truncate(P(o.p), o.len); return 'ok';
-    case 'setxattr': await e.setxattr(P(o.p), o.name, o.value, { noFollow: true }); return 'ok';
+    case 'setxattr': await e.setxattr(P(o.p), o.name, o.value, { noFollow: true, flags: o.flags ?? 0 }); return 'ok';
     case 'removexattr': await e.removexattr(P(o.p), o.name, { noFollow: true }); return 'ok';
     case 'mkfifo': await e.mkfifo(P(o.p), 0o644); return 'ok';
     case 'mknod': await e.mknod(P(o.p), (o.kind === 'chr' ? S_IFCHR : S_IFBLK) | 0o600, o.major, o.minor); return 'ok';

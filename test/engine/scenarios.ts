@@ -279,4 +279,18 @@ export const adversarial: Record<string, Scenario> = {
       { op: 'mkdir', p: 'a/q' }, { op: 'readdir', p: 'a/q' }, { op: 'rename', p: 'a/b/c/foo', to: 'a/baz' }, { op: 'readdir', p: 'a' },
     ],
   },
+  'errno corner cases: trailing slashes, symlinks as targets, xattr create/replace, unlinked open files': {
+    lowers: [base],
+    ops: [
+      { op: 'unlink', p: 'f/' }, { op: 'symlink', p: 'new/', target: 'x' }, { op: 'link', p: 'f', to: 'g/' }, { op: 'mkdir', p: 'lnk' }, { op: 'mkdir', p: 'dangling' },
+      { op: 'rename', p: 'lnk', to: 'd' }, { op: 'rename', p: 'empty', to: 'lnk' }, { op: 'rename', p: 'empty/', to: 'e2/' }, { op: 'rename', p: 'e2', to: 'empty' },
+      { op: 'setxattr', p: 'owned', name: 'user.k', value: 'again', flags: 1 }, { op: 'setxattr', p: 'f', name: 'user.new', value: 'r', flags: 2 },
+      { op: 'setxattr', p: 'f', name: 'user.new', value: 'c', flags: 1 }, { op: 'setxattr', p: 'f', name: 'user.new', value: 'r', flags: 2 }, { op: 'getxattr', p: 'f', name: 'user.new' },
+      { op: 'hopen', h: 1, p: 'test', flags: 'r' }, { op: 'unlink', p: 'test' }, { op: 'hstat', h: 1 }, { op: 'hread', h: 1 },
+      { op: 'write', p: 'up', data: 'upper file' }, { op: 'hopen', h: 2, p: 'up', flags: 'r+' }, { op: 'rename', p: 'up', to: 'd/up2' }, { op: 'hwrite', h: 2, data: 'UP', at: 0 },
+      { op: 'read', p: 'd/up2' }, { op: 'unlink', p: 'd/up2' }, { op: 'hstat', h: 2 }, { op: 'hread', h: 2 }, { op: 'hwrite', h: 1, data: 'x', at: 0 },
+      { op: 'hopen', h: 3, p: 'root/test', flags: 'r' }, { op: 'rename', p: 'root/test', to: 'moved' }, { op: 'hread', h: 3 }, { op: 'hstat', h: 3 },
+      { op: 'utimes', p: 'test', ns: '1' }, { op: 'chown', p: 'f', uid: -1, gid: -1 }, { op: 'mknod', p: 'empty/x', kind: 'chr', major: 0, minor: 0 }, { op: 'readdir', p: 'empty' },
+    ],
+  },
 };
