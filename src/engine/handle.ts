@@ -21,6 +21,8 @@ export class OverlayFileHandle {
   real: string;
   /** @internal the upper inode holding the metadata while fd reads a metacopy file's lower data */
   metaReal: string | null = null;
+  /** @internal a merged directory (upper and lower, or two lowers): nlink 1, as the kernel reports */
+  mergedDir = false;
   private pos = 0;
   private closed = false;
 
@@ -143,7 +145,7 @@ export class OverlayFileHandle {
   async stat(): Promise<OverlayStats> {
     this.check('fstat');
     const st = fstatSync(this.fd, { bigint: true });
-    if (this.metaReal === null) return new OverlayStats(st, this.registry.dev);
+    if (this.metaReal === null) return new OverlayStats(st, this.registry.dev, this.mergedDir ? 1 : undefined);
     // A metacopy file: metadata from the upper inode, blocks from the data (kernel ovl_getattr).
     const out = new OverlayStats(lstatSync(this.metaReal, { bigint: true }), this.registry.dev);
     out.blocks = st.blocks;

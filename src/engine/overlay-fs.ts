@@ -22,7 +22,7 @@ import {
 import { OVERLAY_MAGIC } from '../sys/statfs.js';
 import { LayerStack, UPPER, lstatOrNull, type OverlayEngineOptions } from './layer-stack.js';
 import { Lookup, hasLower, hasUpper, isDir, isMerged, isSymlink, type Node } from './lookup.js';
-import { CopyUp, removeQuietly } from './copy-up.js';
+import { CopyUp, removeQuietly, type CopiedUpKind } from './copy-up.js';
 import { isEmptyDir, mergedEntries } from './readdir-merge.js';
 import { OverlayDirent, OverlayStats } from './stats.js';
 import { OverlayFileHandle, type HandleRegistry } from './handle.js';
@@ -61,7 +61,7 @@ export class OverlayEngine implements HandleRegistry {
     this.layers = new LayerStack(opts);
     this.lookup = new Lookup(this.layers);
     this.copyUp = new CopyUp(this.layers);
-    this.copyUp.onCopiedUp = (lower, upper) => this.repointHandles(lower, upper);
+    this.copyUp.onCopiedUp = (lower, upper, kind) => this.repointHandles(lower, upper, kind);
     const top = this.layers.upper ?? this.layers.lowers[0]!;
     const st = lstatOrNull(top);
     if (st === null) throw new OverlayError('ENOENT', 'overlay', { path: top, reason: 'layer-root-missing' });
@@ -240,17 +240,37 @@ export class OverlayEngine implements HandleRegistry {
     return `${this.layers.upper === undefined ? '' : resolve(this.layers.upper)}\0${resolve(real)}`;
   }
 
-  private repointHandles(lower: string, upper: string): void {
+  /**
+   * A lower object open through handles was copied up: like the kernel's overlay inode, the
+   * handles now show the upper — a regular file's data (the fd is reopened on the upper file), a
+   * directory (reopened: metadata follows later renames), the metadata of a metacopy file or of a
+   * FIFO/device (stat reads the upper inode; a FIFO keeps its pipe).
+   */
+  private repointHandles(lower: string, upper: string, kind: CopiedUpKind): void {
     const key = this.handleKey(lower);
     const set = lowerHandles.get(key);
     if (!set) return;
-    lowerHandles.delete(key);
+    // A metacopy file's handles stay registered: its data copy-up comes later.
+    if (kind !== 'meta') lowerHandles.delete(key);
     for (const h of set) {
-      const fd = openSync(upper, fsc.O_RDONLY);
+      if (kind === 'meta' || kind === 'special') {
+        h.metaReal = upper;
+        continue;
+      }
+      let fd: number;
+      try {
+        fd = openSync(upper, kind === 'dir' ? fsc.O_RDONLY | fsc.O_DIRECTORY : fsc.O_RDONLY);
+      } catch (e) {
+        // The copy-up itself succeeded; a handle that cannot follow keeps its fd, metadata from upper.
+        void e;
+        h.metaReal = upper;
+        continue;
+      }
       closeSync(h.fd);
       h.fd = fd;
       h.real = upper;
       h.metaReal = null;
+      if (kind === 'dir') h.mergedDir = true;
     }
   }
 
@@ -515,7 +535,8 @@ export class OverlayEngine implements HandleRegistry {
       isDir: isDir(n),
     });
     if (n.data !== null) h.metaReal = n.hits[0]!.real;
-    if ((!hasUpper(n) || n.data !== null) && !h.flags.isDir) {
+    if (isMerged(n)) h.mergedDir = true;
+    if (!hasUpper(n) || n.data !== null) {
       const key = this.handleKey(real);
       let set = lowerHandles.get(key);
       if (!set) lowerHandles.set(key, (set = new Set()));

@@ -293,4 +293,20 @@ export const adversarial: Record<string, Scenario> = {
       { op: 'utimes', p: 'test', ns: '1' }, { op: 'chown', p: 'f', uid: -1, gid: -1 }, { op: 'mknod', p: 'empty/x', kind: 'chr', major: 0, minor: 0 }, { op: 'readdir', p: 'empty' },
     ],
   },
+  'handles on a lower dir and a lower FIFO see their copy-up (metadata) like the kernel\'s overlay inode': {
+    lowers: [[...base, { t: 'fifo', p: 'pipe' }], [{ t: 'dir', p: 'd' }, { t: 'file', p: 'd/low', data: 'l' }]],
+    ops: [
+      { op: 'hopen', h: 1, p: 'd', flags: 'r' }, { op: 'hopen', h: 2, p: 'empty', flags: 'r' }, { op: 'hopen', h: 3, p: 'pipe', flags: 'r' }, { op: 'hstat', h: 1 },
+      { op: 'chmod', p: 'd', mode: 0o700 }, { op: 'chown', p: 'empty', uid: 5, gid: 6 }, { op: 'chmod', p: 'pipe', mode: 0o600 }, { op: 'hstat', h: 1 }, { op: 'hstat', h: 2 },
+      { op: 'hstat', h: 3 }, { op: 'mkdir', p: 'n' }, { op: 'rename', p: 'empty', to: 'n/e' }, { op: 'chmod', p: 'n/e', mode: 0o711 }, { op: 'hstat', h: 2 },
+    ],
+  },
+  'metacopy=on: a handle opened before a metadata-only copy-up shows the new metadata': {
+    metacopy: true,
+    lowers: [base],
+    ops: [
+      { op: 'hopen', h: 1, p: 'f', flags: 'r' }, { op: 'chmod', p: 'f', mode: 0o600 }, { op: 'hstat', h: 1 }, { op: 'hread', h: 1 }, { op: 'chown', p: 'f', uid: 3, gid: 4 },
+      { op: 'hstat', h: 1 }, { op: 'append', p: 'f', data: '+' }, { op: 'hread', h: 1 }, { op: 'hstat', h: 1 },
+    ],
+  },
 };
