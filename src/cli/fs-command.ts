@@ -211,6 +211,12 @@ async function copyOut(fs: OverlayEngine, src: string, dst: string, links = new 
   lutimesNs(dst, timespecFromNs(st.atimeNs), timespecFromNs(st.mtimeNs));
 }
 
+/** mv(1)/ln(1): a destination that is a directory (or a symlink to one) means "into it, under the source's name". */
+async function intoDir(fs: OverlayEngine, dst: string, src: string): Promise<string> {
+  const isDir = await fs.stat(dst).then((st) => st.isDirectory(), () => false);
+  return isDir ? posix.join(dst, posix.basename(src)) : dst;
+}
+
 /** The ops of `fs`, as a program of their own, bound to one container. */
 function opsProgram(name: string, ctx: CliContext, print: Print): Command {
   const fsCmd = new Command('overlay2 fs ' + name)
@@ -361,6 +367,7 @@ function opsProgram(name: string, ctx: CliContext, print: Print): Command {
     .argument('<dst>')
     .action(async (src: string, dst: string) => {
       await withEngine(name, async (fs) => {
+        dst = await intoDir(fs, dst, src);
         try {
           await fs.rename(src, dst);
         } catch (e) {
@@ -379,6 +386,7 @@ function opsProgram(name: string, ctx: CliContext, print: Print): Command {
     .option('-s, --symbolic', 'make a symbolic link')
     .action(async (target: string, link: string, o: { symbolic?: boolean }) => {
       await withEngine(name, async (fs) => {
+        link = await intoDir(fs, link, target);
         if (o.symbolic === true) await fs.symlink(target, link);
         else await fs.link(target, link);
       });
