@@ -139,12 +139,20 @@ export class OverlayEngine implements HandleRegistry {
 
   /** Resolve the target of a create: parent must exist; EEXIST if the name does. */
   private forCreate(path: string, op: string, dir = false): Node {
-    const n = this.lookup.resolve(path, false, op);
+    const n = this.resolveForCreate(path, op);
     if (n.st !== null) throw new OverlayError('EEXIST', op, { path });
     // Kernel filename_create: a trailing slash on a new name is only for mkdir.
     if (!dir && path.length > 1 && path.endsWith('/')) throw new OverlayError('ENOENT', op, { path });
     this.writable(op, path);
     return n;
+  }
+
+  /**
+   * The last name of a create (kernel filename_create): looked up without following it, a trailing
+   * slash notwithstanding, so an existing file, symlink or dangling symlink is EEXIST.
+   */
+  private resolveForCreate(path: string, op: string): Node {
+    return this.lookup.resolve(path.length > 1 ? path.replace(/\/+$/, '') || '/' : path, false, op);
   }
 
   /** Kernel ovl_lower_positive: does a lower layer (below the parent) hold this name? */
@@ -635,7 +643,7 @@ export class OverlayEngine implements HandleRegistry {
   link(existingPath: string, newPath: string): Promise<void> {
     return this.run('link', existingPath, () => {
       const src = this.existing(existingPath, false, 'link');
-      const dst = this.lookup.resolve(newPath, false, 'link');
+      const dst = this.resolveForCreate(newPath, 'link');
       if (dst.st !== null) throw new OverlayError('EEXIST', 'link', { path: existingPath, dest: newPath });
       if (newPath.length > 1 && newPath.endsWith('/')) throw new OverlayError('ENOENT', 'link', { path: existingPath, dest: newPath });
       this.writable('link', existingPath);
@@ -647,7 +655,7 @@ export class OverlayEngine implements HandleRegistry {
         lsetxattr(srcUpper, this.layers.x('redirect'), absoluteRedirect(src));
       }
       // Re-resolve: the copy-up may have created the new parent's upper dir.
-      const d2 = this.lookup.resolve(newPath, false, 'link');
+      const d2 = this.resolveForCreate(newPath, 'link');
       this.create(d2, 'link', (d) => linkSync(srcUpper, d), false);
       if (hadLower || lgetxattr(srcUpper, this.layers.x('origin')) !== null) {
         lsetxattr(this.copyUp.upperPathOf(d2.parent!), this.layers.x('impure'), 'y');

@@ -283,6 +283,8 @@ export const adversarial: Record<string, Scenario> = {
     lowers: [base],
     ops: [
       { op: 'unlink', p: 'f/' }, { op: 'symlink', p: 'new/', target: 'x' }, { op: 'link', p: 'f', to: 'g/' }, { op: 'mkdir', p: 'lnk' }, { op: 'mkdir', p: 'dangling' },
+      { op: 'mkdir', p: 'f/' }, { op: 'mkdir', p: 'lnk/' }, { op: 'mkdir', p: 'dangling/' }, { op: 'symlink', p: 'f/', target: 'x' }, { op: 'mkfifo', p: 'dangling/' },
+      { op: 'link', p: 'ro', to: 'lnk/' }, { op: 'mknod', p: 'd/', kind: 'blk', major: 1, minor: 1 }, { op: 'mkdir', p: 'd/sub/' },
       { op: 'rename', p: 'lnk', to: 'd' }, { op: 'rename', p: 'empty', to: 'lnk' }, { op: 'rename', p: 'empty/', to: 'e2/' }, { op: 'rename', p: 'e2', to: 'empty' },
       { op: 'setxattr', p: 'owned', name: 'user.k', value: 'again', flags: 1 }, { op: 'setxattr', p: 'f', name: 'user.new', value: 'r', flags: 2 },
       { op: 'setxattr', p: 'f', name: 'user.new', value: 'c', flags: 1 }, { op: 'setxattr', p: 'f', name: 'user.new', value: 'r', flags: 2 }, { op: 'getxattr', p: 'f', name: 'user.new' },
