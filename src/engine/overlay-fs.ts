@@ -139,7 +139,7 @@ export class OverlayEngine implements HandleRegistry {
 
   /** Resolve the target of a create: parent must exist; EEXIST if the name does. */
   private forCreate(path: string, op: string, dir = false): Node {
-    const n = this.resolveForCreate(path, op);
+    const n = this.resolveLast(path, op);
     if (n.st !== null) throw new OverlayError('EEXIST', op, { path });
     // Kernel filename_create: a trailing slash on a new name is only for mkdir.
     if (!dir && path.length > 1 && path.endsWith('/')) throw new OverlayError('ENOENT', op, { path });
@@ -148,11 +148,12 @@ export class OverlayEngine implements HandleRegistry {
   }
 
   /**
-   * The last name of a create (kernel filename_create): looked up without following it, a trailing
-   * slash notwithstanding, so an existing file, symlink or dangling symlink is EEXIST.
+   * The last name of a create, unlink, rmdir or rename, as the kernel looks it up: never followed,
+   * a trailing slash notwithstanding (each call then applies its own trailing-slash rule), so a
+   * symlink is the name itself, never its target.
    */
-  private resolveForCreate(path: string, op: string): Node {
-    return this.lookup.resolve(path.length > 1 ? path.replace(/\/+$/, '') || '/' : path, false, op);
+  private resolveLast(path: string, op: string): Node {
+    return this.lookup.resolve(stripSlashes(path), false, op);
   }
 
   /** Kernel ovl_lower_positive: does a lower layer (below the parent) hold this name? */
@@ -643,7 +644,7 @@ export class OverlayEngine implements HandleRegistry {
   link(existingPath: string, newPath: string): Promise<void> {
     return this.run('link', existingPath, () => {
       const src = this.existing(existingPath, false, 'link');
-      const dst = this.resolveForCreate(newPath, 'link');
+      const dst = this.resolveLast(newPath, 'link');
       if (dst.st !== null) throw new OverlayError('EEXIST', 'link', { path: existingPath, dest: newPath });
       if (newPath.length > 1 && newPath.endsWith('/')) throw new OverlayError('ENOENT', 'link', { path: existingPath, dest: newPath });
       this.writable('link', existingPath);
@@ -655,7 +656,7 @@ export class OverlayEngine implements HandleRegistry {
         lsetxattr(srcUpper, this.layers.x('redirect'), absoluteRedirect(src));
       }
       // Re-resolve: the copy-up may have created the new parent's upper dir.
-      const d2 = this.resolveForCreate(newPath, 'link');
+      const d2 = this.resolveLast(newPath, 'link');
       this.create(d2, 'link', (d) => linkSync(srcUpper, d), false);
       if (hadLower || lgetxattr(srcUpper, this.layers.x('origin')) !== null) {
         lsetxattr(this.copyUp.upperPathOf(d2.parent!), this.layers.x('impure'), 'y');
@@ -665,17 +666,23 @@ export class OverlayEngine implements HandleRegistry {
 
   unlink(path: string): Promise<void> {
     return this.run('unlink', path, () => {
-      const n = this.lookup.resolve(path, false, 'unlink');
+      // Kernel do_unlinkat: '.', '..' or the root as the last name is EISDIR, before EROFS.
+      if (lastKind(path) !== 'name') throw new OverlayError('EISDIR', 'unlink', { path });
+      const n = this.resolveLast(path, 'unlink');
       this.writable('unlink', path);
       if (n.st === null) throw new OverlayError('ENOENT', 'unlink', { path });
       if (isDir(n)) throw new OverlayError('EISDIR', 'unlink', { path });
+      if (hasTrailingSlash(path)) throw new OverlayError('ENOTDIR', 'unlink', { path });
       this.remove(n, false, 'unlink');
     });
   }
 
   rmdir(path: string): Promise<void> {
     return this.run('rmdir', path, () => {
-      const n = this.lookup.resolve(path, false, 'rmdir');
+      // Kernel do_rmdir: '..' is ENOTEMPTY, '.' EINVAL, the root EBUSY, before EROFS.
+      const kind = lastKind(path);
+      if (kind !== 'name') throw new OverlayError(kind === 'dotdot' ? 'ENOTEMPTY' : kind === 'dot' ? 'EINVAL' : 'EBUSY', 'rmdir', { path });
+      const n = this.resolveLast(path, 'rmdir');
       if (n.parent === null) throw new OverlayError('EBUSY', 'rmdir', { path });
       this.writable('rmdir', path);
       if (n.st === null) throw new OverlayError('ENOENT', 'rmdir', { path });
@@ -726,13 +733,15 @@ export class OverlayEngine implements HandleRegistry {
     const op = 'rename';
     const init = { path: oldPath, dest: newPath };
     // Kernel order: both parent paths first, then the old name (ENOENT), then the new one.
-    const old = this.lookup.resolve(oldPath, false, op);
-    let nw = this.lookup.resolve(newPath, false, op);
+    const old = this.resolveLast(oldPath, op);
+    let nw = this.resolveLast(newPath, op);
+    if (lastKind(oldPath) !== 'name' || lastKind(newPath) !== 'name') throw new OverlayError('EBUSY', op, init);
     this.writable(op, oldPath);
     if (old.st === null) throw new OverlayError('ENOENT', op, init);
     if (old.parent === null || nw.parent === null) throw new OverlayError('EBUSY', op, init);
     const oldDir = isDir(old);
-    if (!oldDir && newPath.endsWith('/')) throw new OverlayError('ENOTDIR', op, init);
+    // Kernel do_renameat2: a trailing slash on either name needs the source to be a dir.
+    if (!oldDir && (hasTrailingSlash(oldPath) || hasTrailingSlash(newPath))) throw new OverlayError('ENOTDIR', op, init);
     if (nw.path.startsWith(old.path + '/')) throw new OverlayError('EINVAL', op, init);
     if (nw.st !== null && old.path.startsWith(nw.path + '/')) throw new OverlayError('ENOTEMPTY', op, init);
     if (nw.st !== null) {
@@ -772,7 +781,7 @@ export class OverlayEngine implements HandleRegistry {
     if (oldMetacopy && redirect !== null) lsetxattr(oldUpper, this.layers.x('redirect'), redirect);
     const newParentUpper = this.copyUp.ensureUpper(nw.parent, op);
     // Re-resolve the target: copy-ups above may have changed what the parent's upper holds.
-    nw = this.lookup.resolve(newPath, false, op);
+    nw = this.resolveLast(newPath, op);
     const dest = join(newParentUpper, nw.name);
     if (oldDir) {
       if (oldMergeOrLower) {
@@ -794,6 +803,21 @@ export class OverlayEngine implements HandleRegistry {
       lsetxattr(newParentUpper, this.layers.x('impure'), 'y');
     }
   }
+}
+
+function hasTrailingSlash(path: string): boolean {
+  return path.length > 1 && path.endsWith('/');
+}
+
+function stripSlashes(path: string): string {
+  return hasTrailingSlash(path) ? path.replace(/\/+$/, '') || '/' : path;
+}
+
+/** The kind of a path's last component, as the kernel's path walk names it (LAST_NORM/DOT/DOTDOT/ROOT). */
+function lastKind(path: string): 'name' | 'dot' | 'dotdot' | 'root' {
+  const last = path.split('/').filter((c) => c.length > 0).pop();
+  if (last === undefined) return path === '' ? 'name' : 'root';
+  return last === '.' ? 'dot' : last === '..' ? 'dotdot' : 'name';
 }
 
 function absoluteRedirect(n: Node): string {

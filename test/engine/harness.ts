@@ -245,7 +245,8 @@ function slot<T>(slots: Slots<T>, h: number): T {
 }
 
 export function kernelOp(m: string, o: Op, fds: Slots<number> = new Map()): string {
-  const P = (p: string): string => join(m, p);
+  // Not path.join: it would resolve '.' and '..' and drop trailing slashes before the kernel sees them.
+  const P = (p: string): string => (p === '' ? m : `${m}/${p}`);
   switch (o.op) {
     // O_NONBLOCK everywhere a FIFO could be opened: the engine never blocks on one either.
     case 'write': writeNb(P(o.p), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC, o.data); return 'ok';

@@ -311,4 +311,21 @@ export const adversarial: Record<string, Scenario> = {
       { op: 'hstat', h: 1 }, { op: 'append', p: 'f', data: '+' }, { op: 'hread', h: 1 }, { op: 'hstat', h: 1 },
     ],
   },
+  'trailing slashes and dot names on unlink/rmdir/rename: the symlink itself, never its target': {
+    lowers: [[...base, { t: 'symlink', p: 'dl', target: 'empty' }, { t: 'symlink', p: 'd2', target: 'd/sub' }]],
+    ops: [
+      { op: 'rmdir', p: 'dl/' }, { op: 'rmdir', p: 'dl' }, { op: 'unlink', p: 'dl/' }, { op: 'readdir', p: 'empty' }, { op: 'rename', p: 'd2/', to: 'x' },
+      { op: 'rename', p: 'f', to: 'newname/' }, { op: 'rename', p: 'f/', to: 'newname' }, { op: 'rmdir', p: 'd/sub/.' }, { op: 'rmdir', p: 'd/sub/..' },
+      { op: 'unlink', p: 'd/.' }, { op: 'rename', p: 'd/.', to: 'e' }, { op: 'rename', p: 'empty', to: 'd/..' }, { op: 'unlink', p: 'missing/' },
+      { op: 'rename', p: 'empty/', to: 'e2/' }, { op: 'rmdir', p: 'e2/' }, { op: 'unlink', p: 'd2' }, { op: 'readdir', p: 'd/sub' },
+    ],
+  },
+  'read-only overlay: EROFS comes before the trailing-slash and dot-name checks': {
+    readonly: true,
+    lowers: [[...base, { t: 'symlink', p: 'dl', target: 'empty' }], [{ t: 'file', p: 'below', data: 'b' }]],
+    ops: [
+      { op: 'rename', p: 'd', to: 'f/' }, { op: 'rename', p: 'f', to: 'g/' }, { op: 'unlink', p: 'f/' }, { op: 'rmdir', p: 'dl/' }, { op: 'rmdir', p: 'f/' },
+      { op: 'rmdir', p: 'd/.' }, { op: 'unlink', p: 'd/..' }, { op: 'rename', p: 'd/.', to: 'x' }, { op: 'mkdir', p: 'f/' }, { op: 'symlink', p: 'new/', target: 'x' },
+    ],
+  },
 };
