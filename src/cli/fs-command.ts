@@ -4,14 +4,14 @@
  * umask 022 would give them (0644 files, 0755 dirs), so a script replayed here matches the same
  * script run in the container.
  */
-import { lstat, mkdir, readdir, readlink, symlink, lutimes, chmod, lchown, open, readFile, stat } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readlink, symlink, chmod, lchown, link, open, stat } from 'node:fs/promises';
 import { constants as fsc } from 'node:fs';
 import { basename, join, posix } from 'node:path';
 import { Command } from 'commander';
 import type { OverlayEngine, OverlayFileHandle, OverlayStats } from '../engine/index.js';
 import { OverlayError, fromNodeError, hasCode } from '../errors.js';
 import { containerEngine, isContainerMounted } from '../image/index.js';
-import { S_IFBLK, S_IFCHR, lutimesNs, major, minor, mknod, timespecFromNs } from '../sys/libc.js';
+import { S_IFBLK, S_IFCHR, lgetxattr, llistxattr, lsetxattr, lutimesNs, major, minor, mknod, timespecFromNs } from '../sys/libc.js';
 import type { CliContext } from './main.js';
 import { decodeXattrValue, encodeXattrValue } from './xattr-value.js';
 
@@ -86,21 +86,6 @@ async function readStdin(): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** Copy all of an engine file handle into `out` in 64 KiB pieces, closing both. */
-async function pumpFile(from: OverlayFileHandle, out: { write: (b: Buffer) => Promise<unknown>; close: () => Promise<void> }): Promise<void> {
-  try {
-    const buf = Buffer.alloc(1 << 16);
-    for (;;) {
-      const { bytesRead } = await from.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) break;
-      await out.write(buf.subarray(0, bytesRead));
-    }
-  } finally {
-    await from.close();
-    await out.close();
-  }
-}
-
 /** Copy a tree inside the engine, keeping type, mode, owner, times, xattrs and hard links (mv's copy fallback). */
 async function copyWithin(fs: OverlayEngine, src: string, dst: string, links = new Map<string, string>()): Promise<void> {
   const st = await fs.lstat(src);
@@ -113,7 +98,7 @@ async function copyWithin(fs: OverlayEngine, src: string, dst: string, links = n
     await fs.link(links.get(String(st.ino)) as string, dst);
     return;
   } else if (st.isFile()) {
-    await pumpFile(await fs.open(src, 'r'), await fs.open(dst, 'wx', Number(st.mode) & 0o7777));
+    await fs.copyFile(src, dst, fsc.COPYFILE_EXCL);
   } else {
     await fs.mknod(dst, Number(st.mode), major(st.rdev), minor(st.rdev));
   }
@@ -126,53 +111,111 @@ async function copyWithin(fs: OverlayEngine, src: string, dst: string, links = n
   await fs.lutimes(dst, st.atimeNs, st.mtimeNs);
 }
 
-/** Host tree → engine, keeping mode, owner and times. */
-async function copyIn(fs: OverlayEngine, src: string, dst: string): Promise<void> {
+/** Set xattrs on a copy; names outside `user.` the destination refuses (no privilege, no support) are skipped. */
+async function copyXattrs(names: string[], get: (n: string) => Promise<Buffer> | Buffer, set: (n: string, v: Buffer) => Promise<void> | void): Promise<void> {
+  for (const n of names) {
+    try {
+      await set(n, await get(n));
+    } catch (e) {
+      if (n.startsWith('user.') || !(hasCode(e, 'EPERM') || hasCode(e, 'EOPNOTSUPP') || hasCode(e, 'ENOTSUP'))) throw e;
+    }
+  }
+}
+
+/**
+ * Host tree → engine, as `cp -a` does: type, data, mode, owner, times, xattrs and hard links
+ * (names of one host inode become links of one file). File data moves inside the kernel.
+ */
+async function copyIn(fs: OverlayEngine, src: string, dst: string, links = new Map<string, string>()): Promise<void> {
   const st = await lstat(src, { bigint: true }).catch((e: unknown) => {
     throw fromNodeError(e, 'lstat', { path: src });
   });
+  const key = `${st.dev}:${st.ino}`;
+  const linked = !st.isDirectory() && st.nlink > 1n ? links.get(key) : undefined;
+  if (linked !== undefined) return fs.link(linked, dst);
   const mode = Number(st.mode) & 0o7777;
   if (st.isDirectory()) {
     await fs.mkdir(dst, { mode }).catch((e: unknown) => {
       if (!hasCode(e, 'EEXIST')) throw e;
     });
-    for (const name of (await readdir(src)).sort()) await copyIn(fs, join(src, name), posix.join(dst, name));
+    for (const name of (await readdir(src)).sort()) await copyIn(fs, join(src, name), posix.join(dst, name), links);
   } else if (st.isSymbolicLink()) {
     await fs.symlink(await readlink(src), dst);
   } else if (st.isFile()) {
-    await fs.writeFile(dst, await readFile(src), { mode });
-  } else if (st.isFIFO()) {
-    await fs.mkfifo(dst, mode);
+    const from = await open(src, 'r').catch((e: unknown) => {
+      throw fromNodeError(e, 'open', { path: src });
+    });
+    try {
+      const to = await fs.open(dst, 'w', mode);
+      try {
+        await to.copyFrom(from.fd);
+      } finally {
+        await to.close();
+      }
+    } finally {
+      await from.close();
+    }
+  } else if (st.isFIFO() || st.isCharacterDevice() || st.isBlockDevice()) {
+    await fs.mknod(dst, Number(st.mode), major(st.rdev), minor(st.rdev));
   } else {
-    throw new OverlayError('EINVAL', 'cp-in', { path: src, reason: 'unsupported-file-type' });
+    throw new OverlayError('EINVAL', 'cp-in', { path: src, reason: 'unsupported-file-type', detail: 'sockets are not copied' });
   }
+  if (!st.isDirectory() && st.nlink > 1n) links.set(key, dst);
+  await copyXattrs(llistxattr(src), (n) => lgetxattr(src, n) ?? Buffer.alloc(0), (n, v) => fs.setxattr(dst, n, v, { noFollow: true }));
   await fs.lchown(dst, Number(st.uid), Number(st.gid));
   if (!st.isSymbolicLink()) await fs.chmod(dst, mode);
   await fs.lutimes(dst, st.atimeNs, st.mtimeNs);
 }
 
-/** Engine tree → host, keeping mode, owner (when root) and times. */
-async function copyOut(fs: OverlayEngine, src: string, dst: string): Promise<void> {
+/** Engine tree → host, like copyIn the other way (owner only when root, as cp -a). */
+async function copyOut(fs: OverlayEngine, src: string, dst: string, links = new Map<string, string>()): Promise<void> {
   const st = await fs.lstat(src);
+  const key = String(st.ino);
+  const linked = !st.isDirectory() && Number(st.nlink) > 1 ? links.get(key) : undefined;
+  if (linked !== undefined) {
+    await link(linked, dst).catch((e: unknown) => {
+      throw fromNodeError(e, 'link', { path: linked, dest: dst });
+    });
+    return;
+  }
   const mode = Number(st.mode) & 0o7777;
   if (st.isDirectory()) {
     await mkdir(dst, { mode }).catch((e: unknown) => {
       if (!hasCode(e, 'EEXIST')) throw fromNodeError(e, 'mkdir', { path: dst });
     });
-    for (const name of (await fs.readdir(src)).sort()) await copyOut(fs, posix.join(src, name), join(dst, name));
+    for (const name of (await fs.readdir(src)).sort()) await copyOut(fs, posix.join(src, name), join(dst, name), links);
   } else if (st.isSymbolicLink()) {
     await symlink(await fs.readlink(src), dst);
   } else if (st.isFile()) {
-    await pumpFile(await fs.open(src, 'r'), await open(dst, 'wx', mode));
+    const from = await fs.open(src, 'r');
+    try {
+      const to = await open(dst, 'wx', mode).catch((e: unknown) => {
+        throw fromNodeError(e, 'open', { path: dst });
+      });
+      try {
+        await from.copyTo(to.fd);
+      } finally {
+        await to.close();
+      }
+    } finally {
+      await from.close();
+    }
   } else if (st.isFIFO() || st.isCharacterDevice() || st.isBlockDevice()) {
     mknod(dst, Number(st.mode), major(st.rdev), minor(st.rdev));
   } else {
     throw new OverlayError('EINVAL', 'cp-out', { path: src, reason: 'unsupported-file-type', detail: 'sockets are not copied' });
   }
+  if (!st.isDirectory() && Number(st.nlink) > 1) links.set(key, dst);
+  await copyXattrs(await fs.listxattr(src, { noFollow: true }), (n) => fs.getxattr(src, n, { noFollow: true }), (n, v) => lsetxattr(dst, n, v));
   if (process.getuid?.() === 0) await lchown(dst, Number(st.uid), Number(st.gid));
   if (!st.isSymbolicLink()) await chmod(dst, mode);
-  if (st.isSymbolicLink()) lutimesNs(dst, timespecFromNs(st.atimeNs), timespecFromNs(st.mtimeNs));
-  else await lutimes(dst, new Date(Number(st.atimeNs / 1_000_000n)), new Date(Number(st.mtimeNs / 1_000_000n)));
+  lutimesNs(dst, timespecFromNs(st.atimeNs), timespecFromNs(st.mtimeNs));
+}
+
+/** mv(1)/ln(1): a destination that is a directory (or a symlink to one) means "into it, under the source's name". */
+async function intoDir(fs: OverlayEngine, dst: string, src: string): Promise<string> {
+  const isDir = await fs.stat(dst).then((st) => st.isDirectory(), () => false);
+  return isDir ? posix.join(dst, posix.basename(src)) : dst;
 }
 
 /** The ops of `fs`, as a program of their own, bound to one container. */
@@ -325,6 +368,7 @@ function opsProgram(name: string, ctx: CliContext, print: Print): Command {
     .argument('<dst>')
     .action(async (src: string, dst: string) => {
       await withEngine(name, async (fs) => {
+        dst = await intoDir(fs, dst, src);
         try {
           await fs.rename(src, dst);
         } catch (e) {
@@ -343,6 +387,7 @@ function opsProgram(name: string, ctx: CliContext, print: Print): Command {
     .option('-s, --symbolic', 'make a symbolic link')
     .action(async (target: string, link: string, o: { symbolic?: boolean }) => {
       await withEngine(name, async (fs) => {
+        link = await intoDir(fs, link, target);
         if (o.symbolic === true) await fs.symlink(target, link);
         else await fs.link(target, link);
       });

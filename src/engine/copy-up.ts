@@ -24,9 +24,15 @@ import { hasUpper, isDir, type Node } from './lookup.js';
 
 let tempCounter = 0;
 
+export type CopiedUpKind = 'data' | 'meta' | 'dir' | 'special';
+
 export class CopyUp {
-  /** Called after a lower file at `lowerReal` got its upper copy at `upperReal`. */
-  onCopiedUp: (lowerReal: string, upperReal: string) => void = () => {};
+  /**
+   * Called after the lower object at `lowerReal` got its upper copy at `upperReal`: `data` for a
+   * regular file whose data is now in upper, `meta` for a metadata-only copy-up (data stays below),
+   * `dir` for a directory, `special` for a FIFO or device.
+   */
+  onCopiedUp: (lowerReal: string, upperReal: string, kind: CopiedUpKind) => void = () => {};
 
   constructor(readonly layers: LayerStack) {}
 
@@ -92,7 +98,7 @@ export class CopyUp {
     }
     n.data = null;
     n.st = lstatOrNull(upper);
-    this.onCopiedUp(src, upper);
+    this.onCopiedUp(src, upper, 'data');
   }
 
   private copyOne(src: string, layer: number, st: BigIntStats, upperParent: string, dest: string, dir: boolean, op: string, path: string, meta: boolean): void {
@@ -126,7 +132,7 @@ export class CopyUp {
       throw fromNodeError(e, op, { path, reason: 'copy-up-failed' });
     }
     if (pst !== null) lutimesNs(upperParent, timespecFromNs(pst.atimeNs), timespecFromNs(pst.mtimeNs));
-    if (!dir && !meta) this.onCopiedUp(src, dest);
+    this.onCopiedUp(src, dest, dir ? 'dir' : meta ? 'meta' : fmt === S_IFREG ? 'data' : 'special');
   }
 
   /** Data of `src` into `dest` (opened with `flags`): reflink, else a sparse-aware copy. */
@@ -145,10 +151,10 @@ export class CopyUp {
     }
   }
 
-  /** Copy the xattrs a user can see (private overlay ones stay behind). */
+  /** Copy the xattrs a user can see, escaped ones included (private overlay ones stay behind). */
   copyXattrs(src: string, dst: string): void {
     for (const name of llistxattr(src)) {
-      if (this.layers.isPrivateXattr(name)) continue;
+      if (this.layers.isOverlayMetadata(name)) continue;
       const v = lgetxattr(src, name);
       if (v !== null) lsetxattr(dst, name, v);
     }

@@ -6,6 +6,7 @@
  */
 import { closeSync, fstatSync, fsyncSync, ftruncateSync, lstatSync, readSync, writeSync } from 'node:fs';
 import { OverlayError, fromNodeError } from '../errors.js';
+import { copyFileRange, lseek, SEEK_SET } from '../sys/libc.js';
 import { OverlayStats } from './stats.js';
 
 export interface HandleRegistry {
@@ -20,6 +21,8 @@ export class OverlayFileHandle {
   real: string;
   /** @internal the upper inode holding the metadata while fd reads a metacopy file's lower data */
   metaReal: string | null = null;
+  /** @internal a merged directory (upper and lower, or two lowers): nlink 1, as the kernel reports */
+  mergedDir = false;
   private pos = 0;
   private closed = false;
 
@@ -82,6 +85,48 @@ export class OverlayFileHandle {
     return out.subarray(0, got);
   }
 
+  /**
+   * Copy everything `srcFd` (any fd, e.g. a host file) holds from its current offset to this
+   * handle's position: inside the kernel with copy_file_range, through a buffer only when the
+   * kernel cannot (another filesystem type, an append-only handle). Returns the bytes copied.
+   */
+  async copyFrom(srcFd: number): Promise<number> {
+    this.check('write');
+    if (!this.flags.write) throw new OverlayError('EBADF', 'write', { path: this.path });
+    try {
+      let done = 0;
+      if (!this.flags.append) {
+        lseek(this.fd, this.pos, SEEK_SET);
+        done = kernelCopy(srcFd, this.fd);
+      }
+      if (done >= 0) {
+        this.pos += done;
+        return done;
+      }
+      const n = bufferCopy(srcFd, null, this.fd, this.flags.append ? null : this.pos);
+      if (!this.flags.append) this.pos += n;
+      return n;
+    } catch (e) {
+      throw fromNodeError(e, 'write', { path: this.path });
+    }
+  }
+
+  /** Copy the rest of this file (from the handle's position) to `dstFd` at its offset, like copyFrom. */
+  async copyTo(dstFd: number): Promise<number> {
+    this.check('read');
+    if (this.flags.isDir) throw new OverlayError('EISDIR', 'read', { path: this.path });
+    if (!this.flags.read) throw new OverlayError('EBADF', 'read', { path: this.path });
+    try {
+      lseek(this.fd, this.pos, SEEK_SET);
+      let n = kernelCopy(this.fd, dstFd);
+      if (n < 0) n = bufferCopy(this.fd, this.pos, dstFd, null);
+      this.pos += n;
+      return n;
+    } catch (e) {
+      throw fromNodeError(e, 'read', { path: this.path });
+    }
+  }
+
   async truncate(len = 0): Promise<void> {
     this.check('ftruncate');
     if (!this.flags.write) throw new OverlayError('EINVAL', 'ftruncate', { path: this.path });
@@ -100,7 +145,7 @@ export class OverlayFileHandle {
   async stat(): Promise<OverlayStats> {
     this.check('fstat');
     const st = fstatSync(this.fd, { bigint: true });
-    if (this.metaReal === null) return new OverlayStats(st, this.registry.dev);
+    if (this.metaReal === null) return new OverlayStats(st, this.registry.dev, this.mergedDir ? 1 : undefined);
     // A metacopy file: metadata from the upper inode, blocks from the data (kernel ovl_getattr).
     const out = new OverlayStats(lstatSync(this.metaReal, { bigint: true }), this.registry.dev);
     out.blocks = st.blocks;
@@ -112,5 +157,37 @@ export class OverlayFileHandle {
     this.closed = true;
     this.registry.release(this);
     closeSync(this.fd);
+  }
+}
+
+const CHUNK = 1 << 20;
+
+/** copy_file_range until EOF; -1 when the kernel refuses before copying anything (use a buffer). */
+function kernelCopy(inFd: number, outFd: number): number {
+  let total = 0;
+  for (;;) {
+    let n: number;
+    try {
+      n = copyFileRange(inFd, outFd, CHUNK * 64);
+    } catch (e) {
+      const c = (e as { code?: string }).code;
+      if (total === 0 && (c === 'EXDEV' || c === 'EINVAL' || c === 'ENOSYS' || c === 'EOPNOTSUPP' || c === 'EBADF')) return -1;
+      throw e;
+    }
+    if (n === 0) return total;
+    total += n;
+  }
+}
+
+/** The fallback: pread/pwrite in 1 MiB pieces (null position = the fd's own offset). */
+function bufferCopy(inFd: number, inPos: number | null, outFd: number, outPos: number | null): number {
+  const buf = Buffer.alloc(CHUNK);
+  let total = 0;
+  for (;;) {
+    const n = readSync(inFd, buf, 0, CHUNK, inPos === null ? null : inPos + total);
+    if (n === 0) return total;
+    let w = 0;
+    while (w < n) w += writeSync(outFd, buf, w, n - w, outPos === null ? null : outPos + total + w);
+    total += n;
   }
 }

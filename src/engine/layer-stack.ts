@@ -87,6 +87,27 @@ export class LayerStack {
     return name.startsWith(this.prefix);
   }
 
+  /**
+   * Kernel xattr escaping (6.7+): a caller's `<prefix>X` is stored as `<prefix>overlay.X`, so an
+   * overlay's own markers can be carried by a layer (nested overlays). Private names that are not
+   * escaped stay hidden; escaped ones are user data (listed unescaped, copied up as they are).
+   */
+  escapeXattr(name: string): string {
+    return this.isPrivateXattr(name) ? `${this.prefix}overlay.${name.slice(this.prefix.length)}` : name;
+  }
+
+  /** The caller's name for a real xattr name; null for a private name the caller never sees. */
+  unescapeXattr(real: string): string | null {
+    if (!this.isPrivateXattr(real)) return real;
+    const esc = `${this.prefix}overlay.`;
+    return real.startsWith(esc) && real.length > esc.length ? this.prefix + real.slice(esc.length) : null;
+  }
+
+  /** True for a real xattr name that is overlay metadata (private and not escaped): never copied up. */
+  isOverlayMetadata(real: string): boolean {
+    return this.unescapeXattr(real) === null;
+  }
+
   getPrivate(path: string, name: string): string | null {
     const v = lgetxattr(path, this.x(name));
     return v === null ? null : v.toString('latin1');
@@ -100,15 +121,16 @@ export class LayerStack {
    * The private markers of a dir in one call when it has none (the common case): llistxattr first,
    * values only for names that are there.
    */
-  dirMarkers(path: string): { opaque: string | null; redirect: string | null; metacopy: boolean } {
+  dirMarkers(path: string): { opaque: string | null; redirect: string | null; metacopy: boolean; origin: boolean } {
     const names = llistxattr(path);
-    if (names.length === 0) return { opaque: null, redirect: null, metacopy: false };
+    if (names.length === 0) return { opaque: null, redirect: null, metacopy: false, origin: false };
     const o = this.x('opaque');
     const r = this.x('redirect');
     return {
       opaque: names.includes(o) ? this.getPrivate(path, 'opaque') : null,
       redirect: names.includes(r) ? this.getPrivate(path, 'redirect') : null,
       metacopy: names.includes(this.x('metacopy')),
+      origin: names.includes(this.x('origin')),
     };
   }
 

@@ -9,7 +9,8 @@
 import { readlinkSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
 import { OverlayError } from '../errors.js';
-import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../sys/libc.js';
+import { lsetxattr, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG } from '../sys/libc.js';
+import { encodeOrigin } from './origin.js';
 import { LayerStack, UPPER, lstatOrNull } from './layer-stack.js';
 
 export interface LayerHit {
@@ -89,6 +90,7 @@ export class Lookup {
     let stop = false;
     let metaPending = false;
     let data: LayerHit | null = null;
+    let upperOrigin = true;
     const redirectState = { abs: null as string | null, rel: name };
 
     // One candidate in one layer; returns false when the lookup must stop here.
@@ -137,6 +139,7 @@ export class Lookup {
       if (hits.length === 0) st = s;
       hits.push({ layer, real });
       const marks = this.layers.dirMarkers(real);
+      if (layer === UPPER) upperOrigin = marks.origin;
       if (marks.opaque === 'y') {
         stop = true;
         return;
@@ -194,7 +197,25 @@ export class Lookup {
       i++;
     }
     if (metaPending) throw new OverlayError('EIO', 'lookup', { path, reason: 'metacopy-without-data' });
+    if (!upperOrigin && hits.length > 1 && hits[0]!.layer === UPPER && !this.layers.readonly) this.fixOrigin(parent, hits[0]!, hits[1]!);
     return { path, name, parent, hits, st, upperWhiteout, redirect, data };
+  }
+
+  /**
+   * Kernel ovl_fix_origin: a merged dir whose upper has no `origin` (made offline, or by an old
+   * kernel) gets the origin of its first lower dir on lookup, and its parent `impure` — on any
+   * lookup of a writable overlay, a stat included. Refused xattrs are ignored.
+   */
+  private fixOrigin(parent: Node, upper: LayerHit, lower: LayerHit): void {
+    const origin = encodeOrigin(lower.real, this.layers.root(lower.layer));
+    if (origin === null) return;
+    try {
+      lsetxattr(upper.real, this.layers.x('origin'), origin);
+      lsetxattr(parent.hits[0]!.real, this.layers.x('impure'), 'y');
+    } catch (e) {
+      const c = (e as { code?: string }).code;
+      if (c !== 'EPERM' && c !== 'EOPNOTSUPP' && c !== 'EACCES') throw e;
+    }
   }
 
   private applyRedirect(r: string, state: { abs: string | null; rel: string }): void {

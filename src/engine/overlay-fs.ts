@@ -12,17 +12,17 @@ import {
   readlinkSync, renameSync, rmdirSync, statfsSync, symlinkSync, truncateSync, unlinkSync,
   constants as fsc,
 } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { OverlayError, fromNodeError } from '../errors.js';
 import {
-  lgetxattr, llistxattr, lremovexattr, lsetxattr, lutimesNs, mknod, renameat2,
+  ficlone, lgetxattr, llistxattr, lremovexattr, lsetxattr, lutimesNs, mknod, renameat2,
   RENAME_EXCHANGE, RENAME_WHITEOUT, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG,
 } from '../sys/libc.js';
 import { OVERLAY_MAGIC } from '../sys/statfs.js';
 import { LayerStack, UPPER, lstatOrNull, type OverlayEngineOptions } from './layer-stack.js';
 import { Lookup, hasLower, hasUpper, isDir, isMerged, isSymlink, type Node } from './lookup.js';
-import { CopyUp, removeQuietly } from './copy-up.js';
+import { CopyUp, removeQuietly, type CopiedUpKind } from './copy-up.js';
 import { isEmptyDir, mergedEntries } from './readdir-merge.js';
 import { OverlayDirent, OverlayStats } from './stats.js';
 import { OverlayFileHandle, type HandleRegistry } from './handle.js';
@@ -39,6 +39,14 @@ export interface OverlayStatfs {
 }
 
 const REDIRECT_MAX = 256;
+
+/**
+ * Open handles still reading a lower file, for every engine of this process, keyed by the upper
+ * dir and the lower file: a copy-up by *any* engine over the same upper re-points them all (two
+ * engines on one container's dirs behave like one mount). Engines with other uppers (other
+ * containers on the same image) share lowers but never see each other's copy-ups.
+ */
+const lowerHandles = new Map<string, Set<OverlayFileHandle>>();
 const EUID = process.geteuid?.() ?? 0;
 const UNPRIVILEGED = EUID !== 0;
 
@@ -47,14 +55,13 @@ export class OverlayEngine implements HandleRegistry {
   readonly dev: bigint;
   private readonly lookup: Lookup;
   private readonly copyUp: CopyUp;
-  private readonly handles = new Map<string, Set<OverlayFileHandle>>();
 
   /** @throws EINVAL for a bad layer configuration, ENOENT when a layer dir is missing. */
   constructor(opts: OverlayEngineOptions) {
     this.layers = new LayerStack(opts);
     this.lookup = new Lookup(this.layers);
     this.copyUp = new CopyUp(this.layers);
-    this.copyUp.onCopiedUp = (lower, upper) => this.repointHandles(lower, upper);
+    this.copyUp.onCopiedUp = (lower, upper, kind) => this.repointHandles(lower, upper, kind);
     const top = this.layers.upper ?? this.layers.lowers[0]!;
     const st = lstatOrNull(top);
     if (st === null) throw new OverlayError('ENOENT', 'overlay', { path: top, reason: 'layer-root-missing' });
@@ -131,11 +138,22 @@ export class OverlayEngine implements HandleRegistry {
   }
 
   /** Resolve the target of a create: parent must exist; EEXIST if the name does. */
-  private forCreate(path: string, op: string): Node {
-    const n = this.lookup.resolve(path, false, op);
+  private forCreate(path: string, op: string, dir = false): Node {
+    const n = this.resolveLast(path, op);
     if (n.st !== null) throw new OverlayError('EEXIST', op, { path });
+    // Kernel filename_create: a trailing slash on a new name is only for mkdir.
+    if (!dir && path.length > 1 && path.endsWith('/')) throw new OverlayError('ENOENT', op, { path });
     this.writable(op, path);
     return n;
+  }
+
+  /**
+   * The last name of a create, unlink, rmdir or rename, as the kernel looks it up: never followed,
+   * a trailing slash notwithstanding (each call then applies its own trailing-slash rule), so a
+   * symlink is the name itself, never its target.
+   */
+  private resolveLast(path: string, op: string): Node {
+    return this.lookup.resolve(stripSlashes(path), false, op);
   }
 
   /** Kernel ovl_lower_positive: does a lower layer (below the parent) hold this name? */
@@ -227,25 +245,51 @@ export class OverlayEngine implements HandleRegistry {
     return out;
   }
 
-  private repointHandles(lower: string, upper: string): void {
-    const set = this.handles.get(lower);
+  private handleKey(real: string): string {
+    return `${this.layers.upper === undefined ? '' : resolve(this.layers.upper)}\0${resolve(real)}`;
+  }
+
+  /**
+   * A lower object open through handles was copied up: like the kernel's overlay inode, the
+   * handles now show the upper — a regular file's data (the fd is reopened on the upper file), a
+   * directory (reopened: metadata follows later renames), the metadata of a metacopy file or of a
+   * FIFO/device (stat reads the upper inode; a FIFO keeps its pipe).
+   */
+  private repointHandles(lower: string, upper: string, kind: CopiedUpKind): void {
+    const key = this.handleKey(lower);
+    const set = lowerHandles.get(key);
     if (!set) return;
-    this.handles.delete(lower);
+    // A metacopy file's handles stay registered: its data copy-up comes later.
+    if (kind !== 'meta') lowerHandles.delete(key);
     for (const h of set) {
-      const fd = openSync(upper, fsc.O_RDONLY);
+      if (kind === 'meta' || kind === 'special') {
+        h.metaReal = upper;
+        continue;
+      }
+      let fd: number;
+      try {
+        fd = openSync(upper, kind === 'dir' ? fsc.O_RDONLY | fsc.O_DIRECTORY : fsc.O_RDONLY);
+      } catch (e) {
+        // The copy-up itself succeeded; a handle that cannot follow keeps its fd, metadata from upper.
+        void e;
+        h.metaReal = upper;
+        continue;
+      }
       closeSync(h.fd);
       h.fd = fd;
       h.real = upper;
       h.metaReal = null;
+      if (kind === 'dir') h.mergedDir = true;
     }
   }
 
   /** @internal */
   release(h: OverlayFileHandle): void {
-    const set = this.handles.get(h.real);
+    const key = this.handleKey(h.real);
+    const set = lowerHandles.get(key);
     if (set) {
       set.delete(h);
-      if (set.size === 0) this.handles.delete(h.real);
+      if (set.size === 0) lowerHandles.delete(key);
     }
   }
 
@@ -342,7 +386,6 @@ export class OverlayEngine implements HandleRegistry {
   private xattrNode(path: string, follow: boolean, op: string, name: string, write: boolean): Node {
     const n = this.existing(path, follow, op);
     if (write) this.writable(op, path);
-    if (this.layers.isPrivateXattr(name)) throw new OverlayError('EOPNOTSUPP', op, { path, reason: 'overlay-private-xattr' });
     // The kernel refuses a name outside the four namespaces before anything happens (so before
     // any copy-up here).
     if (!/^(user|trusted|security|system)\.[^]/.test(name)) throw new OverlayError('EOPNOTSUPP', op, { path, reason: 'xattr-namespace' });
@@ -360,7 +403,7 @@ export class OverlayEngine implements HandleRegistry {
   getxattr(path: string, name: string, opts: { noFollow?: boolean } = {}): Promise<Buffer> {
     return this.run('getxattr', path, () => {
       const n = this.xattrNode(path, opts.noFollow !== true, 'getxattr', name, false);
-      const v = lgetxattr(n.hits[0]!.real, name);
+      const v = lgetxattr(n.hits[0]!.real, this.layers.escapeXattr(name));
       if (v === null) throw new OverlayError('ENODATA', 'getxattr', { path, detail: name });
       return v;
     });
@@ -369,14 +412,19 @@ export class OverlayEngine implements HandleRegistry {
   listxattr(path: string, opts: { noFollow?: boolean } = {}): Promise<string[]> {
     return this.run('listxattr', path, () => {
       const n = this.existing(path, opts.noFollow !== true, 'listxattr');
-      return llistxattr(n.hits[0]!.real).filter((x) => !this.layers.isPrivateXattr(x));
+      const out: string[] = [];
+      for (const real of llistxattr(n.hits[0]!.real)) {
+        const name = this.layers.unescapeXattr(real);
+        if (name !== null) out.push(name);
+      }
+      return out;
     });
   }
 
   setxattr(path: string, name: string, value: Uint8Array | string, opts: { noFollow?: boolean; flags?: number } = {}): Promise<void> {
     return this.run('setxattr', path, () => {
       const n = this.xattrNode(path, opts.noFollow !== true, 'setxattr', name, true);
-      lsetxattr(this.copyUp.ensureUpper(n, 'setxattr', false), name, value, opts.flags ?? 0);
+      lsetxattr(this.copyUp.ensureUpper(n, 'setxattr', false), this.layers.escapeXattr(name), value, opts.flags ?? 0);
     });
   }
 
@@ -384,8 +432,9 @@ export class OverlayEngine implements HandleRegistry {
     return this.run('removexattr', path, () => {
       const n = this.xattrNode(path, opts.noFollow !== true, 'removexattr', name, true);
       // Kernel ovl_xattr_set: removing from a lower object checks the lower first (no copy-up on ENODATA).
-      if (!hasUpper(n) && lgetxattr(n.hits[0]!.real, name) === null) throw new OverlayError('ENODATA', 'removexattr', { path });
-      lremovexattr(this.copyUp.ensureUpper(n, 'removexattr', false), name);
+      const real = this.layers.escapeXattr(name);
+      if (!hasUpper(n) && lgetxattr(n.hits[0]!.real, real) === null) throw new OverlayError('ENODATA', 'removexattr', { path });
+      lremovexattr(this.copyUp.ensureUpper(n, 'removexattr', false), real);
     });
   }
 
@@ -455,11 +504,16 @@ export class OverlayEngine implements HandleRegistry {
     const wantWrite = acc === fsc.O_WRONLY || acc === fsc.O_RDWR;
     const creat = (flags & fsc.O_CREAT) !== 0;
     const excl = creat && (flags & fsc.O_EXCL) !== 0;
+    if (creat && path.length > 1 && path.endsWith('/')) {
+      // Kernel open_last_lookups: O_CREAT with a trailing slash is EISDIR once the parent resolves,
+      // whatever the last name is (file, dir, symlink or nothing).
+      this.lookup.resolve(path.replace(/\/+$/, '') || '/', false, 'open');
+      throw new OverlayError('EISDIR', 'open', { path });
+    }
     let n = this.lookup.resolve(path, !excl && (flags & fsc.O_NOFOLLOW) === 0, 'open');
     let real: string;
     if (n.st === null) {
       if (!creat) throw new OverlayError('ENOENT', 'open', { path });
-      if (path.endsWith('/')) throw new OverlayError('EISDIR', 'open', { path });
       this.writable('open', path);
       real = this.create(n, 'open', (dest) => closeSync(openSync(dest, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode)), false);
       n = this.existing(n.path, false, 'open');
@@ -490,9 +544,11 @@ export class OverlayEngine implements HandleRegistry {
       isDir: isDir(n),
     });
     if (n.data !== null) h.metaReal = n.hits[0]!.real;
-    if ((!hasUpper(n) || n.data !== null) && !h.flags.isDir) {
-      let set = this.handles.get(real);
-      if (!set) this.handles.set(real, (set = new Set()));
+    if (isMerged(n)) h.mergedDir = true;
+    if (!hasUpper(n) || n.data !== null) {
+      const key = this.handleKey(real);
+      let set = lowerHandles.get(key);
+      if (!set) lowerHandles.set(key, (set = new Set()));
       set.add(h);
     }
     return h;
@@ -504,6 +560,27 @@ export class OverlayEngine implements HandleRegistry {
       await h.write(data);
     } finally {
       await h.close();
+    }
+  }
+
+  /**
+   * `fs.copyFile`: a regular file's data (and, for a new file, its mode) into `dest`, created or
+   * truncated (`COPYFILE_EXCL`: must not exist). The data moves inside the kernel: a reflink where
+   * the filesystem has them, else copy_file_range.
+   */
+  async copyFile(src: string, dest: string, mode = 0): Promise<void> {
+    const from = await this.open(src, 'r');
+    try {
+      const st = await from.stat();
+      if (st.isDirectory()) throw new OverlayError('EISDIR', 'copyfile', { path: src, dest });
+      const to = await this.open(dest, (mode & fsc.COPYFILE_EXCL) !== 0 ? 'wx' : 'w', Number(st.mode) & 0o7777);
+      try {
+        if (!st.isFile() || !ficlone(to.fd, from.fd)) await from.copyTo(to.fd);
+      } finally {
+        await to.close();
+      }
+    } finally {
+      await from.close();
     }
   }
 
@@ -534,7 +611,7 @@ export class OverlayEngine implements HandleRegistry {
         }
         return;
       }
-      const n = this.forCreate(path, 'mkdir');
+      const n = this.forCreate(path, 'mkdir', true);
       this.create(n, 'mkdir', (d) => mkdirSync(d, mode), true);
     });
   }
@@ -554,6 +631,8 @@ export class OverlayEngine implements HandleRegistry {
         throw new OverlayError('EINVAL', 'mknod', { path });
       }
       const n = this.forCreate(path, 'mknod');
+      // Kernel ovl_create_object: a 0/0 char device is a whiteout and cannot be created by a caller.
+      if (fmt === S_IFCHR && devMajor === 0 && devMinor === 0) throw new OverlayError('EPERM', 'mknod', { path, reason: 'whiteout-device' });
       this.create(n, 'mknod', (d) => mknod(d, fmt === 0 ? mode | S_IFREG : mode, devMajor, devMinor), false);
     });
   }
@@ -565,8 +644,9 @@ export class OverlayEngine implements HandleRegistry {
   link(existingPath: string, newPath: string): Promise<void> {
     return this.run('link', existingPath, () => {
       const src = this.existing(existingPath, false, 'link');
-      const dst = this.lookup.resolve(newPath, false, 'link');
+      const dst = this.resolveLast(newPath, 'link');
       if (dst.st !== null) throw new OverlayError('EEXIST', 'link', { path: existingPath, dest: newPath });
+      if (newPath.length > 1 && newPath.endsWith('/')) throw new OverlayError('ENOENT', 'link', { path: existingPath, dest: newPath });
       this.writable('link', existingPath);
       if (isDir(src)) throw new OverlayError('EPERM', 'link', { path: existingPath, dest: newPath });
       const hadLower = hasLower(src);
@@ -576,7 +656,7 @@ export class OverlayEngine implements HandleRegistry {
         lsetxattr(srcUpper, this.layers.x('redirect'), absoluteRedirect(src));
       }
       // Re-resolve: the copy-up may have created the new parent's upper dir.
-      const d2 = this.lookup.resolve(newPath, false, 'link');
+      const d2 = this.resolveLast(newPath, 'link');
       this.create(d2, 'link', (d) => linkSync(srcUpper, d), false);
       if (hadLower || lgetxattr(srcUpper, this.layers.x('origin')) !== null) {
         lsetxattr(this.copyUp.upperPathOf(d2.parent!), this.layers.x('impure'), 'y');
@@ -586,17 +666,23 @@ export class OverlayEngine implements HandleRegistry {
 
   unlink(path: string): Promise<void> {
     return this.run('unlink', path, () => {
-      const n = this.lookup.resolve(path, false, 'unlink');
+      // Kernel do_unlinkat: '.', '..' or the root as the last name is EISDIR, before EROFS.
+      if (lastKind(path) !== 'name') throw new OverlayError('EISDIR', 'unlink', { path });
+      const n = this.resolveLast(path, 'unlink');
       this.writable('unlink', path);
       if (n.st === null) throw new OverlayError('ENOENT', 'unlink', { path });
       if (isDir(n)) throw new OverlayError('EISDIR', 'unlink', { path });
+      if (hasTrailingSlash(path)) throw new OverlayError('ENOTDIR', 'unlink', { path });
       this.remove(n, false, 'unlink');
     });
   }
 
   rmdir(path: string): Promise<void> {
     return this.run('rmdir', path, () => {
-      const n = this.lookup.resolve(path, false, 'rmdir');
+      // Kernel do_rmdir: '..' is ENOTEMPTY, '.' EINVAL, the root EBUSY, before EROFS.
+      const kind = lastKind(path);
+      if (kind !== 'name') throw new OverlayError(kind === 'dotdot' ? 'ENOTEMPTY' : kind === 'dot' ? 'EINVAL' : 'EBUSY', 'rmdir', { path });
+      const n = this.resolveLast(path, 'rmdir');
       if (n.parent === null) throw new OverlayError('EBUSY', 'rmdir', { path });
       this.writable('rmdir', path);
       if (n.st === null) throw new OverlayError('ENOENT', 'rmdir', { path });
@@ -609,7 +695,15 @@ export class OverlayEngine implements HandleRegistry {
   /** `rm -r`/`rm -f` over the merged view (children first; a lower dir leaves one whiteout). */
   rm(path: string, opts: { recursive?: boolean; force?: boolean } = {}): Promise<void> {
     return this.run('rm', path, () => {
-      const n = this.lookup.resolve(path, false, 'rm');
+      let n: Node;
+      try {
+        n = this.lookup.resolve(path, false, 'rm');
+      } catch (e) {
+        // rm -f: a missing parent, or a non-dir on the way, is a missing file too (as rm(1)).
+        const c = (e as { code?: string }).code;
+        if (opts.force === true && (c === 'ENOENT' || c === 'ENOTDIR')) return;
+        throw e;
+      }
       if (n.st === null) {
         if (opts.force === true) return;
         throw new OverlayError('ENOENT', 'rm', { path });
@@ -639,13 +733,15 @@ export class OverlayEngine implements HandleRegistry {
     const op = 'rename';
     const init = { path: oldPath, dest: newPath };
     // Kernel order: both parent paths first, then the old name (ENOENT), then the new one.
-    const old = this.lookup.resolve(oldPath, false, op);
-    let nw = this.lookup.resolve(newPath, false, op);
+    const old = this.resolveLast(oldPath, op);
+    let nw = this.resolveLast(newPath, op);
+    if (lastKind(oldPath) !== 'name' || lastKind(newPath) !== 'name') throw new OverlayError('EBUSY', op, init);
     this.writable(op, oldPath);
     if (old.st === null) throw new OverlayError('ENOENT', op, init);
     if (old.parent === null || nw.parent === null) throw new OverlayError('EBUSY', op, init);
     const oldDir = isDir(old);
-    if (!oldDir && newPath.endsWith('/')) throw new OverlayError('ENOTDIR', op, init);
+    // Kernel do_renameat2: a trailing slash on either name needs the source to be a dir.
+    if (!oldDir && (hasTrailingSlash(oldPath) || hasTrailingSlash(newPath))) throw new OverlayError('ENOTDIR', op, init);
     if (nw.path.startsWith(old.path + '/')) throw new OverlayError('EINVAL', op, init);
     if (nw.st !== null && old.path.startsWith(nw.path + '/')) throw new OverlayError('ENOTEMPTY', op, init);
     if (nw.st !== null) {
@@ -685,7 +781,7 @@ export class OverlayEngine implements HandleRegistry {
     if (oldMetacopy && redirect !== null) lsetxattr(oldUpper, this.layers.x('redirect'), redirect);
     const newParentUpper = this.copyUp.ensureUpper(nw.parent, op);
     // Re-resolve the target: copy-ups above may have changed what the parent's upper holds.
-    nw = this.lookup.resolve(newPath, false, op);
+    nw = this.resolveLast(newPath, op);
     const dest = join(newParentUpper, nw.name);
     if (oldDir) {
       if (oldMergeOrLower) {
@@ -707,6 +803,21 @@ export class OverlayEngine implements HandleRegistry {
       lsetxattr(newParentUpper, this.layers.x('impure'), 'y');
     }
   }
+}
+
+function hasTrailingSlash(path: string): boolean {
+  return path.length > 1 && path.endsWith('/');
+}
+
+function stripSlashes(path: string): string {
+  return hasTrailingSlash(path) ? path.replace(/\/+$/, '') || '/' : path;
+}
+
+/** The kind of a path's last component, as the kernel's path walk names it (LAST_NORM/DOT/DOTDOT/ROOT). */
+function lastKind(path: string): 'name' | 'dot' | 'dotdot' | 'root' {
+  const last = path.split('/').filter((c) => c.length > 0).pop();
+  if (last === undefined) return path === '' ? 'name' : 'root';
+  return last === '.' ? 'dot' : last === '..' ? 'dotdot' : 'name';
 }
 
 function absoluteRedirect(n: Node): string {

@@ -11,18 +11,18 @@ import { spawnSync } from 'node:child_process';
 import { requiresOverlay, tempDir } from '../helpers/requires.js';
 import { OverlayEngine } from '../../src/engine/index.js';
 import { diffSnapshots, engineRun, kernelRun, snapshotEngine, snapshotMount } from '../engine/harness.js';
-import { scenarios } from '../engine/scenarios.js';
+import { adversarial, scenarios } from '../engine/scenarios.js';
 
 function dirsOf(base: string, n: number): { lowers: string[]; upper: string; work: string } {
   return { lowers: Array.from({ length: n }, (_, i) => join(base, `l${i}`)), upper: join(base, 'u'), work: join(base, 'w') };
 }
 
-for (const [name, sc] of Object.entries(scenarios)) {
+for (const [name, sc] of Object.entries({ ...scenarios, ...adversarial })) {
   test(`kernel-written upper read by the engine: ${name}`, async (t) => {
     if (!requiresOverlay(t)) return;
     const base = join(tempDir(t), 'k');
     const k = kernelRun(base, sc);
-    const e = new OverlayEngine({ ...dirsOf(base, sc.lowers.length), readonly: true, metacopy: sc.metacopy === true });
+    const e = new OverlayEngine({ ...dirsOf(base, sc.lowers.length), readonly: true, metacopy: sc.metacopy === true, userxattr: sc.userxattr === true });
     assert.deepEqual(diffSnapshots(k.merged, await snapshotEngine(e)), []);
   });
 
@@ -36,6 +36,7 @@ for (const [name, sc] of Object.entries(scenarios)) {
     let opts = `index=off,lowerdir=${d.lowers.join(':')},upperdir=${d.upper},workdir=${d.work}`;
     if (sc.redirectDir === true) opts += ',redirect_dir=on';
     if (sc.metacopy === true) opts += ',metacopy=on,redirect_dir=on';
+    if (sc.userxattr === true) opts += ',userxattr';
     const r = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', opts, m], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     try {

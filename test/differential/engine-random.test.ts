@@ -46,8 +46,11 @@ const lowers: LayerEntry[][] = [
 
 function opsOver(names: string[]): fc.Arbitrary<Op> {
   const name = fc.constantFrom(...names);
-  const path = fc.oneof(name, fc.tuple(name, name).map(([x, y]) => `${x}/${y}`), fc.tuple(name, name, name).map(([x, y, z]) => `${x}/${y}/${z}`));
+  const plain = fc.oneof(name, fc.tuple(name, name).map(([x, y]) => `${x}/${y}`), fc.tuple(name, name, name).map(([x, y, z]) => `${x}/${y}/${z}`));
+  // Now and then a trailing slash: the errno rules for it differ per call.
+  const path = fc.oneof({ arbitrary: plain, weight: 9 }, { arbitrary: plain.map((p) => `${p}/`), weight: 1 });
   const data = fc.constantFrom('', 'x', 'hello', 'another');
+  const slot = fc.constantFrom(1, 2);
 
   return fc.oneof(
     fc.record({ op: fc.constant('write' as const), p: path, data }),
@@ -69,11 +72,23 @@ function opsOver(names: string[]): fc.Arbitrary<Op> {
     fc.record({ op: fc.constant('setxattr' as const), p: path, name: fc.constantFrom('user.k', 'trusted.t'), value: fc.constantFrom('1', 'v') }),
     fc.record({ op: fc.constant('removexattr' as const), p: path, name: fc.constantFrom('user.k', 'trusted.t') }),
     fc.record({ op: fc.constant('mkfifo' as const), p: path }),
+    fc.record({ op: fc.constant('mknod' as const), p: path, kind: fc.constantFrom('chr' as const, 'blk' as const), major: fc.constantFrom(0, 1), minor: fc.constantFrom(0, 3) }),
     fc.record({ op: fc.constant('openrw' as const), p: path }),
     fc.record({ op: fc.constant('read' as const), p: path }),
     fc.record({ op: fc.constant('readdir' as const), p: path }),
     fc.record({ op: fc.constant('stat' as const), p: path }),
     fc.record({ op: fc.constant('readlink' as const), p: path }),
+    fc.record({ op: fc.constant('access' as const), p: path, mode: fc.constantFrom(0, 2, 4, 1) }),
+    fc.record({ op: fc.constant('getxattr' as const), p: path, name: fc.constantFrom('user.k', 'trusted.t', 'trusted.overlay.opaque') }),
+    fc.record({ op: fc.constant('listxattr' as const), p: path }),
+    fc.record({ op: fc.constant('statfs' as const), p: path }),
+    // Open handles that stay open across later ops (copy-ups, renames, unlinks of their file).
+    fc.record({ op: fc.constant('hopen' as const), h: slot, p: path, flags: fc.constantFrom('r' as const, 'r+' as const, 'a' as const) }),
+    fc.record({ op: fc.constant('hread' as const), h: slot }),
+    fc.record({ op: fc.constant('hwrite' as const), h: slot, data: fc.constantFrom('W', 'write!'), at: fc.constantFrom(0, 3) }),
+    fc.record({ op: fc.constant('htruncate' as const), h: slot, len: fc.constantFrom(0, 1) }),
+    fc.record({ op: fc.constant('hstat' as const), h: slot }),
+    fc.record({ op: fc.constant('hclose' as const), h: slot }),
   );
 }
 

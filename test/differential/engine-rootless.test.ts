@@ -124,7 +124,7 @@ test('as uid 1000 with userxattr, the engine matches a root-mounted kernel overl
   const eMerged = await snapshotEngine(new OverlayEngine({ ...e, readonly: true, userxattr: true }));
 
   const touched = new Set<string>(['/']);
-  for (const o of ops) for (const p of 'to' in o ? [o.p, o.to] : [o.p]) {
+  for (const o of ops) for (const p of 'to' in o ? [o.p, o.to] : 'p' in o ? [o.p] : []) {
     touched.add(`/${p}`);
     touched.add(dirname(`/${p}`));
   }

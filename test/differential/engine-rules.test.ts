@@ -7,9 +7,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { requiresOverlay, tempDir } from '../helpers/requires.js';
 import { differential } from '../engine/harness.js';
-import { scenarios } from '../engine/scenarios.js';
+import { adversarial, scenarios } from '../engine/scenarios.js';
 
-for (const [name, sc] of Object.entries(scenarios)) {
+for (const [name, sc] of Object.entries({ ...scenarios, ...adversarial })) {
   test(`engine matches the kernel: ${name}`, async (t) => {
     if (!requiresOverlay(t)) return;
     const diffs = await differential(tempDir(t), sc);

@@ -7,7 +7,7 @@
  * against the host root, in the engine against the merged root (by design).
  */
 import {
-  chmodSync, readSync, writeSync, constants as fsc, chownSync, closeSync, lchownSync, linkSync, lstatSync, mkdirSync, openSync,
+  accessSync, fstatSync, ftruncateSync, statfsSync, chmodSync, readSync, writeSync, constants as fsc, chownSync, closeSync, lchownSync, linkSync, lstatSync, mkdirSync, openSync,
   readFileSync, readdirSync, readlinkSync, realpathSync, renameSync, rmdirSync, statSync, symlinkSync, truncateSync,
   unlinkSync, writeFileSync,
 } from 'node:fs';
@@ -18,7 +18,7 @@ import {
   lgetxattr, llistxattr, lremovexattr, lsetxattr, lutimesNs, mknod, timespecFromNs,
   S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG,
 } from '../../src/sys/libc.js';
-import { OverlayEngine } from '../../src/engine/index.js';
+import { OverlayEngine, type OverlayFileHandle } from '../../src/engine/index.js';
 
 export type LayerEntry =
   | { t: 'file'; p: string; data?: string; mode?: number; uid?: number; xattrs?: Record<string, string> }
@@ -44,7 +44,7 @@ export type Op =
   | { op: 'chown'; p: string; uid: number; gid: number }
   | { op: 'lchown'; p: string; uid: number; gid: number }
   | { op: 'truncate'; p: string; len: number }
-  | { op: 'setxattr'; p: string; name: string; value: string }
+  | { op: 'setxattr'; p: string; name: string; value: string; flags?: number }
   | { op: 'removexattr'; p: string; name: string }
   | { op: 'mkfifo'; p: string }
   | { op: 'mknod'; p: string; kind: 'chr' | 'blk'; major: number; minor: number }
@@ -55,7 +55,18 @@ export type Op =
   | { op: 'lstat'; p: string }
   | { op: 'readlink'; p: string }
   /** Whether two paths name one inode ('same' or 'different'). */
-  | { op: 'sameino'; p: string; to: string };
+  | { op: 'sameino'; p: string; to: string }
+  | { op: 'access'; p: string; mode: number }
+  | { op: 'statfs'; p: string }
+  | { op: 'getxattr'; p: string; name: string }
+  | { op: 'listxattr'; p: string }
+  /** Handle ops: `h` names a slot; a handle stays open across the ops that follow until hclose. */
+  | { op: 'hopen'; h: number; p: string; flags: 'r' | 'r+' | 'a' }
+  | { op: 'hread'; h: number }
+  | { op: 'hwrite'; h: number; data: string; at: number }
+  | { op: 'htruncate'; h: number; len: number }
+  | { op: 'hstat'; h: number }
+  | { op: 'hclose'; h: number };
 
 export interface Scenario {
   /** Lower layers, topmost first. */
@@ -223,8 +234,21 @@ function readNb(p: string): Buffer {
   }
 }
 
-export function kernelOp(m: string, o: Op): string {
-  const P = (p: string): string => join(m, p);
+const OPEN_FLAGS = { r: fsc.O_RDONLY, 'r+': fsc.O_RDWR, a: fsc.O_WRONLY | fsc.O_APPEND } as const;
+
+/** Handles kept open between ops of one scenario (slot → fd or engine handle). */
+export type Slots<T> = Map<number, T>;
+
+function slot<T>(slots: Slots<T>, h: number): T {
+  const v = slots.get(h);
+  // A slot that was never opened (or failed to open) behaves like a closed fd.
+  if (v === undefined) throw Object.assign(new Error('bad slot'), { code: 'EBADF' });
+  return v;
+}
+
+export function kernelOp(m: string, o: Op, fds: Slots<number> = new Map()): string {
+  // Not path.join: it would resolve '.' and '..' and drop trailing slashes before the kernel sees them.
+  const P = (p: string): string => (p === '' ? m : `${m}/${p}`);
   switch (o.op) {
     // O_NONBLOCK everywhere a FIFO could be opened: the engine never blocks on one either.
     case 'write': writeNb(P(o.p), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC, o.data); return 'ok';
@@ -240,7 +264,7 @@ export function kernelOp(m: string, o: Op): string {
     case 'chown': chownSync(P(o.p), o.uid, o.gid); return 'ok';
     case 'lchown': lchownSync(P(o.p), o.uid, o.gid); return 'ok';
     case 'truncate': truncateSync(P(o.p), o.len); return 'ok';
-    case 'setxattr': lsetxattr(P(o.p), o.name, o.value); return 'ok';
+    case 'setxattr': lsetxattr(P(o.p), o.name, o.value, o.flags ?? 0); return 'ok';
     case 'removexattr': lremovexattr(P(o.p), o.name); return 'ok';
     case 'mkfifo': mknod(P(o.p), S_IFIFO | 0o644); return 'ok';
     case 'mknod': mknod(P(o.p), (o.kind === 'chr' ? S_IFCHR : S_IFBLK) | 0o600, o.major, o.minor); return 'ok';
@@ -251,10 +275,26 @@ export function kernelOp(m: string, o: Op): string {
     case 'lstat': return describeStat(lstatSync(P(o.p), { bigint: true }));
     case 'readlink': return readlinkSync(P(o.p));
     case 'sameino': return statSync(P(o.p), { bigint: true }).ino === statSync(P(o.to), { bigint: true }).ino ? 'same' : 'different';
+    case 'access': accessSync(P(o.p), o.mode); return 'ok';
+    case 'statfs': { const s = statfsSync(P(o.p)); return `type=${s.type.toString(16)} bsize=${s.bsize}`; }
+    case 'getxattr': { const v = lgetxattr(P(o.p), o.name); if (v === null) throw Object.assign(new Error('ENODATA'), { code: 'ENODATA' }); return v.toString('latin1'); }
+    case 'listxattr': return llistxattr(P(o.p)).sort().join(',');
+    case 'hopen': {
+      const fd = openSync(P(o.p), OPEN_FLAGS[o.flags] | fsc.O_NONBLOCK);
+      const old = fds.get(o.h);
+      if (old !== undefined) closeSync(old);
+      fds.set(o.h, fd);
+      return 'ok';
+    }
+    case 'hread': { const b = Buffer.alloc(256); const n = readSync(slot(fds, o.h), b, 0, b.length, 0); return b.subarray(0, n).toString('latin1'); }
+    case 'hwrite': writeSync(slot(fds, o.h), o.data, o.at); return 'ok';
+    case 'htruncate': ftruncateSync(slot(fds, o.h), o.len); return 'ok';
+    case 'hstat': return describeStat(fstatSync(slot(fds, o.h), { bigint: true }));
+    case 'hclose': closeSync(slot(fds, o.h)); fds.delete(o.h); return 'ok';
   }
 }
 
-export async function engineOp(e: OverlayEngine, o: Op): Promise<string> {
+export async function engineOp(e: OverlayEngine, o: Op, hs: Slots<OverlayFileHandle> = new Map()): Promise<string> {
   const P = (p: string): string => `/${p}`;
   switch (o.op) {
     case 'write': await e.writeFile(P(o.p), o.data); return 'ok';
@@ -270,7 +310,7 @@ export async function engineOp(e: OverlayEngine, o: Op): Promise<string> {
     case 'chown': await e.chown(P(o.p), o.uid, o.gid); return 'ok';
     case 'lchown': await e.lchown(P(o.p), o.uid, o.gid); return 'ok';
     case 'truncate': await e.truncate(P(o.p), o.len); return 'ok';
-    case 'setxattr': await e.setxattr(P(o.p), o.name, o.value, { noFollow: true }); return 'ok';
+    case 'setxattr': await e.setxattr(P(o.p), o.name, o.value, { noFollow: true, flags: o.flags ?? 0 }); return 'ok';
     case 'removexattr': await e.removexattr(P(o.p), o.name, { noFollow: true }); return 'ok';
     case 'mkfifo': await e.mkfifo(P(o.p), 0o644); return 'ok';
     case 'mknod': await e.mknod(P(o.p), (o.kind === 'chr' ? S_IFCHR : S_IFBLK) | 0o600, o.major, o.minor); return 'ok';
@@ -281,6 +321,21 @@ export async function engineOp(e: OverlayEngine, o: Op): Promise<string> {
     case 'lstat': return describeStat(await e.lstat(P(o.p)));
     case 'readlink': return e.readlink(P(o.p));
     case 'sameino': return (await e.stat(P(o.p))).ino === (await e.stat(P(o.to))).ino ? 'same' : 'different';
+    case 'access': await e.access(P(o.p), o.mode); return 'ok';
+    case 'statfs': { const s = await e.statfs(P(o.p)); return `type=${s.type.toString(16)} bsize=${s.bsize}`; }
+    case 'getxattr': return (await e.getxattr(P(o.p), o.name, { noFollow: true })).toString('latin1');
+    case 'listxattr': return (await e.listxattr(P(o.p), { noFollow: true })).sort().join(',');
+    case 'hopen': {
+      const h = await e.open(P(o.p), OPEN_FLAGS[o.flags]);
+      await hs.get(o.h)?.close();
+      hs.set(o.h, h);
+      return 'ok';
+    }
+    case 'hread': { const b = Buffer.alloc(256); const { bytesRead } = await slot(hs, o.h).read(b, 0, b.length, 0); return b.subarray(0, bytesRead).toString('latin1'); }
+    case 'hwrite': await slot(hs, o.h).write(o.data, o.at); return 'ok';
+    case 'htruncate': await slot(hs, o.h).truncate(o.len); return 'ok';
+    case 'hstat': return describeStat(await slot(hs, o.h).stat());
+    case 'hclose': await slot(hs, o.h).close(); hs.delete(o.h); return 'ok';
   }
 }
 
@@ -350,6 +405,7 @@ function touchedPaths(sc: Scenario, realOf: (p: string) => string | null): Set<s
     }
   };
   for (const o of sc.ops) {
+    if (!('p' in o)) continue;
     add(o.p);
     if ('to' in o) {
       add(o.to);
@@ -389,16 +445,17 @@ export function kernelRun(base: string, sc: Scenario): RunResult {
   };
   const extraTouched: string[] = [];
   let merged: Map<string, string>;
+  const fds: Slots<number> = new Map();
   try {
     for (const o of sc.ops) {
-      for (const q of 'to' in o ? [o.p, o.to] : [o.p]) {
+      for (const q of 'to' in o ? [o.p, o.to] : 'p' in o ? [o.p] : []) {
         const rp = realOf(q);
         if (rp !== null) extraTouched.push(rp);
         const lp = linkOf(q);
         if (lp !== null) extraTouched.push(lp);
       }
       try {
-        results.push(kernelOp(m, o));
+        results.push(kernelOp(m, o, fds));
       } catch (e) {
         results.push(`E:${codeOf(e)}`);
       }
@@ -406,15 +463,18 @@ export function kernelRun(base: string, sc: Scenario): RunResult {
         const dest = linkOf(o.to);
         if (dest !== null) extraTouched.push(`${dest}/**`);
       }
-      for (const q of 'to' in o ? [o.p, o.to] : [o.p]) {
+      for (const q of 'to' in o ? [o.p, o.to] : 'p' in o ? [o.p] : []) {
         const after = realOf(q);
         if (after !== null) extraTouched.push(after);
         const lp = linkOf(q);
         if (lp !== null) extraTouched.push(lp);
       }
     }
+    for (const fd of fds.values()) closeSync(fd);
+    fds.clear();
     merged = snapshotMount(m);
   } finally {
+    for (const fd of fds.values()) closeSync(fd);
     spawnSync('umount', [m]);
   }
   const touched = touchedPaths(sc, () => null);
@@ -431,13 +491,15 @@ export async function engineRun(base: string, sc: Scenario): Promise<RunResult &
     ? new OverlayEngine({ lowers })
     : new OverlayEngine({ lowers, upper, work, redirectDir: sc.redirectDir === true, userxattr: sc.userxattr === true, metacopy: sc.metacopy === true });
   const results: string[] = [];
+  const hs: Slots<OverlayFileHandle> = new Map();
   for (const o of sc.ops) {
     try {
-      results.push(await engineOp(engine, o));
+      results.push(await engineOp(engine, o, hs));
     } catch (e) {
       results.push(`E:${codeOf(e)}`);
     }
   }
+  for (const h of hs.values()) await h.close();
   const merged = await snapshotEngine(engine);
   return { results, merged, upper: snapshotDir(upper), touched: touchedPaths(sc, () => null), engine };
 }

@@ -19,9 +19,11 @@ interface Job {
 const job = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as Job;
 const results: string[] = [];
 const engine = job.kind === 'engine' ? new OverlayEngine({ lowers: job.lowers!, upper: job.upper!, work: job.work!, userxattr: true }) : null;
+const fds = new Map<number, number>();
+const hs = new Map();
 for (const o of job.ops) {
   try {
-    results.push(engine ? await engineOp(engine, o) : kernelOp(job.mount!, o));
+    results.push(engine ? await engineOp(engine, o, hs) : kernelOp(job.mount!, o, fds));
   } catch (e) {
     results.push(`E:${codeOf(e)}`);
   }
