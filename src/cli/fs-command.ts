@@ -14,6 +14,7 @@ import { containerEngine, isContainerMounted } from '../image/index.js';
 import { S_IFBLK, S_IFCHR, lgetxattr, llistxattr, lsetxattr, lutimesNs, major, minor, mknod, timespecFromNs } from '../sys/libc.js';
 import type { CliContext } from './main.js';
 import { decodeXattrValue, encodeXattrValue } from './xattr-value.js';
+import { applyChmodMode } from './chmod-mode.js';
 
 type Print = (human: string, value: unknown) => void;
 
@@ -396,12 +397,16 @@ function opsProgram(name: string, ctx: CliContext, print: Print): Command {
 
   fsCmd
     .command('chmod')
-    .argument('<mode>', 'octal mode')
+    .argument('<mode>', 'octal or symbolic mode, as chmod(1): 0755, u+x, go-w, a=rX')
     .argument('<paths...>')
     .action(async (mode: string, paths: string[]) => {
-      const m = parseMode(mode);
+      applyChmodMode(mode, 0, false); // refuse a bad mode before touching anything
       await withEngine(name, async (fs) => {
-        for (const p of paths) await fs.chmod(p, m);
+        for (const p of paths) {
+          // chmod(1) follows symlinks: the mode is computed from the target's.
+          const st = await fs.stat(p);
+          await fs.chmod(p, applyChmodMode(mode, Number(st.mode), st.isDirectory()));
+        }
       });
       print('', { mode, paths });
     });
