@@ -240,27 +240,36 @@ function opsProgram(name: string, ctx: CliContext, print: Print): Command {
 
   fsCmd
     .command('ls')
-    .argument('[path]', 'directory or file', '/')
+    .argument('[paths...]', 'directories or files (default /)')
     .option('-l', 'long listing')
-    .action(async (path: string, o: { l?: boolean }) => {
+    .action(async (paths: string[], o: { l?: boolean }) => {
+      const targets = paths.length > 0 ? paths : ['/'];
       await withEngine(name, async (fs) => {
-        const st = await fs.lstat(path);
-        const names = st.isDirectory() ? (await fs.readdir(path)).sort() : [posix.basename(path)];
-        const dir = st.isDirectory() ? path : posix.dirname(path);
         const rows: Array<Record<string, unknown>> = [];
-        const lines: string[] = [];
-        for (const n of names) {
-          const p = posix.join(dir, n);
+        const entry = async (p: string, shown: string): Promise<string> => {
           const s = await fs.lstat(p);
           const target = s.isSymbolicLink() ? await fs.readlink(p) : undefined;
           rows.push(statJson(p, s, target));
-          if (o.l === true) {
-            const when = new Date(Number(s.mtimeNs / 1_000_000n)).toISOString();
-            const size = s.isCharacterDevice() || s.isBlockDevice() ? `${major(s.rdev)}, ${minor(s.rdev)}` : String(s.size);
-            lines.push(`${modeString(s)} ${String(s.nlink).padStart(2)} ${String(s.uid).padStart(5)} ${String(s.gid).padStart(5)} ${size.padStart(9)} ${when} ${n}${target !== undefined ? ` -> ${target}` : ''}`);
-          } else lines.push(n);
+          if (o.l !== true) return shown;
+          const when = new Date(Number(s.mtimeNs / 1_000_000n)).toISOString();
+          const size = s.isCharacterDevice() || s.isBlockDevice() ? `${major(s.rdev)}, ${minor(s.rdev)}` : String(s.size);
+          return `${modeString(s)} ${String(s.nlink).padStart(2)} ${String(s.uid).padStart(5)} ${String(s.gid).padStart(5)} ${size.padStart(9)} ${when} ${shown}${target !== undefined ? ` -> ${target}` : ''}`;
+        };
+        // As ls(1): files named on the line first, then each directory's entries under a header
+        // when there is more than one argument.
+        const files: string[] = [];
+        const dirs: string[] = [];
+        for (const p of targets) ((await fs.lstat(p)).isDirectory() ? dirs : files).push(p);
+        const blocks: string[] = [];
+        const fileLines: string[] = [];
+        for (const p of files) fileLines.push(await entry(p, p === targets[0] && targets.length === 1 ? posix.basename(p) : p));
+        if (fileLines.length > 0) blocks.push(fileLines.join('\n'));
+        for (const d of dirs) {
+          const lines: string[] = [];
+          for (const n of (await fs.readdir(d)).sort()) lines.push(await entry(posix.join(d, n), n));
+          blocks.push((targets.length > 1 ? `${d}:\n` : '') + lines.join('\n'));
         }
-        print(lines.join('\n'), rows);
+        print(blocks.filter((b) => b !== '').join('\n\n'), rows);
       }, true);
     });
 

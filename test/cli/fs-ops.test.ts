@@ -91,6 +91,8 @@ test('every `overlay2 fs` op through the CLI does what the same command does on 
 
   // Reads first, on the untouched image.
   assert.deepEqual(fs('ls', '/bin').split('\n').filter(Boolean), readdirSync(join(M, 'bin')).sort());
+  // Several paths: files first, then each directory under a header, blank lines between (ls(1)).
+  assert.equal(fs('ls', '/etc/motd', '/bin', '/etc').replace(/^\//gm, ''), sh(`cd ${M} && LC_ALL=C ls etc/motd bin etc`));
   const lsl = (s: string): string[] => s.split('\n').filter((l) => l !== '' && !l.startsWith('total'))
     .map((l) => { const f = l.split(/\s+/); return [...f.slice(0, 5), ...f.slice(6)].join(' '); });
   assert.deepEqual(lsl(fs('ls', '-l', '/bin')), lsl(sh(`ls -ln --time-style=+%s ${M}/bin`)));
@@ -180,7 +182,8 @@ test('every `overlay2 fs` op through the CLI does what the same command does on 
   ok(root, ['umount', 'kern']);
   assert.deepEqual(ok(root, ['diff', 'eng']).split('\n').sort(), ok(root, ['diff', 'kern']).split('\n').sort());
   // Both merged views through the kernel: files whose mtime is "now" compare without it.
-  const now = new Set(['/srv/greet', '/etc/motd', '/new.txt', '/srv/motd.moved', '/srv/hn', '/srv/fifo', '/srv/fifo2', '/srv/null', '/etc/release', '/bin/greet', '/bin/greet-hardlink', '/srv/greet-link']);
+  // Times of now: what the ops set, and the init layer's files (made when each container was created).
+  const now = new Set(['/.dockerenv', '/dev/console', '/etc/hosts', '/etc/mtab', '/etc/resolv.conf', '/srv/greet', '/etc/motd', '/new.txt', '/srv/motd.moved', '/srv/hn', '/srv/fifo', '/srv/fifo2', '/srv/null', '/etc/release', '/bin/greet', '/bin/greet-hardlink', '/srv/greet-link']);
   const me = ok(root, ['mount', 'eng']).trim();
   const mk = ok(root, ['mount', 'kern']).trim();
   try {
