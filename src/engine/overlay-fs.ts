@@ -709,17 +709,28 @@ export class OverlayEngine implements HandleRegistry {
         throw new OverlayError('ENOENT', 'rm', { path });
       }
       this.writable('rm', path);
+      if (hasTrailingSlash(path) && isSymlink(this.resolveLast(path, 'rm'))) {
+        // `rm -r link/` (rm(1)): the slash reaches the directory behind the link, whose entries go,
+        // but the name itself is a symlink, which rmdir refuses.
+        if (opts.recursive !== true) throw new OverlayError('EISDIR', 'rm', { path, reason: 'is-a-directory' });
+        this.rmChildren(n, path);
+        throw new OverlayError('ENOTDIR', 'rm', { path });
+      }
       this.rmNode(n, opts.recursive === true, path);
     });
+  }
+
+  private rmChildren(n: Node, path: string): void {
+    for (const e of mergedEntries(this.layers, n, true)) {
+      const c = this.lookup.resolve(`${n.path === '/' ? '' : n.path}/${e.name}`, false, 'rm');
+      if (c.st !== null) this.rmNode(c, true, path);
+    }
   }
 
   private rmNode(n: Node, recursive: boolean, path: string): void {
     if (!isDir(n)) return this.remove(n, false, 'rm');
     if (!recursive) throw new OverlayError('EISDIR', 'rm', { path, reason: 'is-a-directory' });
-    for (const e of mergedEntries(this.layers, n, true)) {
-      const c = this.lookup.resolve(`${n.path === '/' ? '' : n.path}/${e.name}`, false, 'rm');
-      if (c.st !== null) this.rmNode(c, true, path);
-    }
+    this.rmChildren(n, path);
     const again = this.lookup.resolve(n.path, false, 'rm');
     if (again.parent === null) return;
     this.remove(again, true, 'rm');
