@@ -211,8 +211,10 @@ export function buildProgram(output: Output, releases: Array<() => void> = []): 
     .argument('<container>', 'name or id')
     .action(async (name: string) => {
       const store = await ctx.store();
+      // Idempotent, as the driver's put; --json tells whether there was a mount to take down.
+      const wasMounted = await isContainerMounted(store, name);
       await umountContainer(store, name);
-      print('', { container: name, unmounted: true });
+      print('', { container: name, unmounted: wasMounted });
     });
 
   program

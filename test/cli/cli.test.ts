@@ -89,8 +89,9 @@ test('the example: load, create, mount, change through the kernel mount, diff, c
   const json = JSON.parse(ok(root, ['--json', 'diff', 'demo'])) as Array<{ kind: string; path: string }>;
   assert.deepEqual(json.map((c) => `${c.kind} ${c.path}`).sort(), diff);
 
-  ok(root, ['umount', 'demo']);
+  assert.deepEqual(JSON.parse(ok(root, ['--json', 'umount', 'demo'])), { container: 'demo', unmounted: true });
   assert.ok(!readFileSync('/proc/mounts', 'utf8').includes(` ${merged} `), 'unmounted');
+  assert.deepEqual(JSON.parse(ok(root, ['--json', 'umount', 'demo'])), { container: 'demo', unmounted: false }, 'a second umount is a no-op');
   const id = ok(root, ['commit', 'demo', 'example:2']).trim();
   assert.match(id, /^sha256:[0-9a-f]{64}$/);
 
