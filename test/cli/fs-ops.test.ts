@@ -12,24 +12,12 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, lchownSync, linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { requiresCommand, requiresOverlay, tempDir } from '../helpers/requires.js';
+import { EXAMPLE, cli, ok } from '../helpers/cli.js';
 import { treeListing } from '../helpers/tree-listing.js';
 import { codeOf } from '../engine/harness.js';
 import { llistxattr, lgetxattr, lsetxattr, lutimesNs, mknod, timespecFromNs, S_IFIFO } from '../../src/sys/libc.js';
 
-const BIN = join(process.cwd(), 'bin', 'overlay2.js');
-const EXAMPLE = join(process.cwd(), 'examples', 'example-image.tar');
 const T = 1_700_000_000n;
-
-function cli(root: string, args: string[], input?: string): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, '--root', root, ...args], { input, encoding: 'utf8' });
-  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
-function ok(root: string, args: string[], input?: string): string {
-  const r = cli(root, args, input);
-  assert.equal(r.status, 0, `overlay2 ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
-  return r.stdout;
-}
 
 function sh(cmd: string, input?: string): string {
   const r = spawnSync('sh', ['-c', `umask 022; ${cmd}`], { input, encoding: 'utf8' });

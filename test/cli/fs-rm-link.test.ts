@@ -9,20 +9,13 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { requiresOverlay, tempDir } from '../helpers/requires.js';
 import { treeListing } from '../helpers/tree-listing.js';
-
-const BIN = join(process.cwd(), 'bin', 'overlay2.js');
-const EXAMPLE = join(process.cwd(), 'examples', 'example-image.tar');
+import { EXAMPLE, cli, ok as okIn, type CliRun } from '../helpers/cli.js';
 
 test('fs rm [-r] link/ matches rm(1) on a kernel mount', (t) => {
   if (!requiresOverlay(t)) return;
   const root = join(tempDir(t), 'root');
-  const ov = (...args: string[]): { status: number | null; stdout: string; stderr: string } =>
-    spawnSync(process.execPath, [BIN, '--root', root, ...args], { encoding: 'utf8' });
-  const ok = (...args: string[]): string => {
-    const r = ov(...args);
-    assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
-    return r.stdout;
-  };
+  const ov = (...args: string[]): CliRun => cli(root, args);
+  const ok = (...args: string[]): string => okIn(root, args);
   ok('load', EXAMPLE);
   for (const c of ['eng', 'kern']) ok('create', '--name', c, 'example:1');
   // The same starting point in both: a lower dir (/bin) behind a new link, and a link to /etc.

@@ -10,16 +10,14 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { decodeXattrValue, encodeXattrValue } from '../../src/cli/xattr-value.js';
 import { requiresCommand, requiresOverlay, tempDir } from '../helpers/requires.js';
-
-const BIN = join(process.cwd(), 'bin', 'overlay2.js');
-const EXAMPLE = join(process.cwd(), 'examples', 'example-image.tar');
+import { EXAMPLE, cli, ok } from '../helpers/cli.js';
 
 function run(cmd: string, args: string[]): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
   assert.equal(r.status, 0, `${cmd} ${args.join(' ')} failed (${String(r.status)}): ${r.stderr}`);
   return r.stdout;
 }
-const ov = (root: string, ...args: string[]): string => run(process.execPath, [BIN, '--root', root, ...args]);
+const ov = (root: string, ...args: string[]): string => ok(root, args);
 
 test('xattr values: every encoding goes back to the same bytes', () => {
   fc.assert(
@@ -79,9 +77,9 @@ test('fs setfattr/getfattr: binary values agree with attr\'s tools on a kernel m
     ov(root, 'umount', 'xa');
     assert.equal(ov(root, 'fs', 'xa', 'getfattr', '-n', 'user.k', '/f').trim(), `user.k=0s${Buffer.from('00ff61', 'hex').toString('base64')}`);
   } finally {
-    spawnSync(process.execPath, [BIN, '--root', root, 'umount', 'xa']);
+    cli(root, ['umount', 'xa']);
   }
-  const bad = spawnSync(process.execPath, [BIN, '--root', root, 'fs', 'xa', 'setfattr', '-n', 'user.z', '-v', '0xz1', '/f'], { encoding: 'utf8' });
+  const bad = cli(root, ['fs', 'xa', 'setfattr', '-n', 'user.z', '-v', '0xz1', '/f']);
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /bad hex value.*'0xz1'/);
 });
