@@ -74,6 +74,24 @@ export function buildProgram(output: Output, releases: Array<() => void> = []): 
   const program = new Command();
   const ctx = makeContext(program, output, releases);
   const json = (): boolean => program.opts<GlobalOptions>().json === true;
+  /**
+   * Docker's way with several arguments (rm, rmi): each is handled on its own, a failure is reported
+   * and the rest still run; the command fails at the end if any did.
+   */
+  const eachArgument = async <T>(args: string[], fn: (arg: string) => Promise<T>): Promise<T[]> => {
+    const done: T[] = [];
+    let failed = 0;
+    for (const a of args) {
+      try {
+        done.push(await fn(a));
+      } catch (e) {
+        failed++;
+        output.err(json() ? JSON.stringify({ error: errorJson(e) }) + '\n' : errorLine(e) + '\n');
+      }
+    }
+    if (failed > 0) throw new AlreadyReported(done);
+    return done;
+  };
   const print = (human: string, value: unknown): void => {
     if (json()) printJson(output, value);
     else if (human !== '') output.out(human.endsWith('\n') ? human : human + '\n');
@@ -288,8 +306,14 @@ export function buildProgram(output: Output, releases: Array<() => void> = []): 
     .option('-f, --force', 'unmount a mounted container first')
     .action(async (names: string[], o: { force?: boolean }) => {
       const store = await ctx.store();
-      for (const n of names) await removeContainer(store, n, { force: o.force === true });
-      print(names.join('\n'), { removed: names });
+      await eachArgument(names, async (n) => {
+        await removeContainer(store, n, { force: o.force === true });
+        if (!json()) output.out(`${n}\n`);
+        return n;
+      }).then(
+        (removed) => { if (json()) print('', { removed }); },
+        (e: unknown) => { if (json() && e instanceof AlreadyReported) print('', { removed: e.done }); throw e; },
+      );
     });
 
   program
@@ -299,9 +323,15 @@ export function buildProgram(output: Output, releases: Array<() => void> = []): 
     .option('-f, --force', 'remove even when tagged more than once')
     .action(async (images: string[], o: { force?: boolean }) => {
       const store = await ctx.store();
-      const all = [];
-      for (const i of images) all.push(...(await removeImage(store, i, { force: o.force === true })));
-      print(all.map((r) => (r.Untagged !== undefined ? `Untagged: ${r.Untagged}` : `Deleted: ${r.Deleted ?? ''}`)).join('\n'), all);
+      const line = (r: { Untagged?: string; Deleted?: string }): string => (r.Untagged !== undefined ? `Untagged: ${r.Untagged}` : `Deleted: ${r.Deleted ?? ''}`);
+      await eachArgument(images, async (i) => {
+        const r = await removeImage(store, i, { force: o.force === true });
+        if (!json() && r.length > 0) output.out(r.map(line).join('\n') + '\n');
+        return r;
+      }).then(
+        (all) => { if (json()) print('', all.flat()); },
+        (e: unknown) => { if (json() && e instanceof AlreadyReported) print('', (e.done as unknown[][]).flat()); throw e; },
+      );
     });
 
   program
@@ -325,6 +355,13 @@ export function buildProgram(output: Output, releases: Array<() => void> = []): 
   return program;
 }
 
+/** Some arguments of a command failed; each failure was printed when it happened. */
+class AlreadyReported extends Error {
+  constructor(readonly done: unknown[]) {
+    super('some arguments failed');
+  }
+}
+
 /** Run the CLI; returns the exit status. */
 export async function main(argv: string[], output?: Output): Promise<number> {
   const o: Output = output ?? {
@@ -332,6 +369,14 @@ export async function main(argv: string[], output?: Output): Promise<number> {
     out: (s) => process.stdout.write(s),
     err: (s) => process.stderr.write(s),
   };
+  if (output === undefined) {
+    // A reader that went away (`overlay2 images | head -1`): one line, not an unhandled 'error' event.
+    process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') throw e;
+      process.stderr.write('overlay2: EPIPE: standard output was closed by its reader\n');
+      process.exit(1);
+    });
+  }
   const releases: Array<() => void> = [];
   const program = buildProgram(o, releases);
   try {
@@ -346,6 +391,7 @@ export async function main(argv: string[], output?: Output): Promise<number> {
       else o.err(`overlay2: ${message} (run \`overlay2 help\` or \`overlay2 COMMAND --help\` for usage)\n`);
       return 2;
     }
+    if (e instanceof AlreadyReported) return 1;
     if (argv.includes('--json')) o.err(JSON.stringify({ error: errorJson(e) }) + '\n');
     else o.err(errorLine(e) + '\n');
     if (process.env['OVERLAY2_DEBUG'] === '1' && e instanceof Error) o.err(`${e.stack ?? ''}\n`);

@@ -81,7 +81,8 @@ export class ImageStore {
       // The driver made the root (with the process umask); give it Docker's mode as init would have.
       if (!existed.has(paths.root)) await chmod(paths.root, DATA_ROOT_MODE);
       store = new ImageStore(root, driver);
-      await store.sweepDeadScratch();
+      const swept = await store.sweepDeadScratch();
+      store.sweptAtOpen = { scratch: swept.scratch, staging: [...swept.staging, ...driver.sweptAtInit] };
     } catch (e) {
       for (const d of [...candidates].reverse()) {
         if (existed.has(d)) continue;
@@ -109,6 +110,9 @@ export class ImageStore {
    * Names without a pid (written before pids were recorded) are kept too; `cleanupOrphans` takes them.
    * Best effort (never throws: failures are warnings). Returns the names removed.
    */
+  /** Crash leftovers `open` already removed; `cleanupOrphans` reports them once, as its own. */
+  private sweptAtOpen: { scratch: string[]; staging: string[] } = { scratch: [], staging: [] };
+
   async sweepDeadScratch(): Promise<{ scratch: string[]; staging: string[] }> {
     const out = { scratch: [] as string[], staging: [] as string[] };
     for (const [dir, list, keep] of [
@@ -354,6 +358,9 @@ export class ImageStore {
         removed.push(n);
       }
     }
+    out.scratch.unshift(...this.sweptAtOpen.scratch);
+    out.staging.unshift(...this.sweptAtOpen.staging);
+    this.sweptAtOpen = { scratch: [], staging: [] };
     out.inUse.sort();
     if (out.inUse.length > 0) return out;
     out.chains = await this.releaseLayers();

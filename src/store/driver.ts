@@ -176,7 +176,7 @@ export class Overlay2Driver {
     const features: DriverFeatures = { backingFs: fs.name, dType: true, metacopy: mc.supported, indexOff: await probeIndexParam(), userxattr: ux.supported };
     const d = new Overlay2Driver(home, options, features, opts.quotaSize);
     d.log(`backingFs=${fs.name}, projectQuotaSupported=false, usingMetacopy=${mc.supported}, indexOff="${features.indexOff ? 'index=off,' : ''}", userxattr="${ux.supported ? 'userxattr,' : ''}"`);
-    await d.sweepStaging();
+    d.sweptAtInit = await d.sweepStaging();
     return d;
   }
 
@@ -198,6 +198,9 @@ export class Overlay2Driver {
   }
 
   // ---- crash leftovers ---------------------------------------------------------------------------
+
+  /** What `init` swept (staging dirs of dead processes), for a caller that reports cleanup. */
+  sweptAtInit: string[] = [];
 
   /**
    * Remove `.staging-<id>-<pid>-*` dirs whose process is gone (crash leftovers of createFromTar).

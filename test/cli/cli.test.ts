@@ -277,6 +277,12 @@ test('prune removes driver layers nothing references and leaves images intact', 
   assert.equal(existsSync(join(root, 'overlay2', orphan)), false);
   assert.deepEqual(lines(ok(root, ['layers'])), before);
   assert.equal(ok(root, ['prune']).trim(), 'nothing to remove');
+  // Leftovers of a dead process (a load killed with SIGKILL): prune's own open sweeps them, and says so.
+  const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout;
+  mkdirSync(join(root, 'tmp', `load-${dead}-abcdef`));
+  mkdirSync(join(root, 'overlay2', `.staging-${'e'.repeat(64)}-${dead}-abcdef`));
+  assert.deepEqual(lines(ok(root, ['prune'])).sort(), [`removed scratch load-${dead}-abcdef`, `removed staging .staging-${'e'.repeat(64)}-${dead}-abcdef`]);
+  assert.equal(ok(root, ['prune']).trim(), 'nothing to remove');
   ok(root, ['create', '--name', 'after-prune', 'example:1']);
   const merged = ok(root, ['mount', 'after-prune']).trim();
   assert.equal(readFileSync(join(merged, 'etc/os-release'), 'utf8').includes('overlay2 example'), true);
@@ -335,4 +341,27 @@ test('load from standard input and save to standard output, as docker load < x /
   const both = run(['load', '-i', EXAMPLE, EXAMPLE]);
   assert.equal(both.status, 1);
   assert.match(both.stderr, /not both/);
+});
+
+test('rm and rmi with several arguments handle each (as Docker): failures are reported, the rest still run, exit 1', (t) => {
+  if (!requiresOverlay(t)) return;
+  const root = join(tempDir(t), 'root');
+  ok(root, ['load', EXAMPLE]);
+  ok(root, ['tag', 'example:1', 't1:1']);
+  ok(root, ['tag', 'example:1', 't2:1']);
+  const r = cli(root, ['rmi', 't1:1', 'nosuch:1', 't2:1']);
+  assert.equal(r.status, 1);
+  assert.deepEqual(lines(r.stdout), ['Untagged: t1:1', 'Untagged: t2:1']);
+  assert.deepEqual(lines(r.stderr).map((l) => /No such image: nosuch:1$/.test(l)), [true]);
+  ok(root, ['create', '--name', 'c1', 'example:1']);
+  ok(root, ['create', '--name', 'c2', 'example:1']);
+  const j = cli(root, ['--json', 'rm', 'c1', 'nosuch', 'c2']);
+  assert.equal(j.status, 1);
+  assert.deepEqual(JSON.parse(j.stdout), { removed: ['c1', 'c2'] });
+  assert.equal((JSON.parse(j.stderr) as { error: { reason: string } }).error.reason, 'container-not-found');
+  assert.deepEqual(JSON.parse(ok(root, ['--json', 'ps'])), []);
+  // A reader that goes away early gets no stack trace: one line, exit 1.
+  // (The reader exits first; the writer starts after it, so its first write meets a pipe with no reader.)
+  const p = spawnSync('sh', ['-c', `(sleep 0.5; "${process.execPath}" "${BIN}" --root "${root}" --json layers; echo "status=$?" >&2) | true`], { encoding: 'utf8' });
+  assert.deepEqual(lines(p.stderr), ['overlay2: EPIPE: standard output was closed by its reader', 'status=1']);
 });
