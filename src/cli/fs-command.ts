@@ -489,16 +489,19 @@ function opsProgram(name: string, ctx: CliContext, print: Print): Command {
   fsCmd
     .command('setfattr')
     .argument('<path>')
-    .requiredOption('-n, --name <name>', 'attribute name')
+    .option('-n, --name <name>', 'attribute to set')
     .option('-v, --value <value>', 'value as setfattr(1) takes it: text, "quoted\\ntext", 0x<hex> or 0s<base64> (default empty)')
-    .option('-x, --remove', 'remove the attribute')
-    .action(async (path: string, o: { name: string; value?: string; remove?: boolean }) => {
+    .option('-x, --remove <name>', 'attribute to remove (as setfattr -x NAME)')
+    .action(async (path: string, o: { name?: string; value?: string; remove?: string }) => {
+      if ((o.name === undefined) === (o.remove === undefined)) {
+        throw new OverlayError('EINVAL', 'setfattr', { path, reason: 'usage', detail: 'give -n NAME [-v VALUE] to set, or -x NAME to remove' });
+      }
       const value = decodeXattrValue(o.value ?? '');
       await withEngine(name, async (fs) => {
-        if (o.remove === true) await fs.removexattr(path, o.name, { noFollow: true });
-        else await fs.setxattr(path, o.name, value, { noFollow: true });
+        if (o.remove !== undefined) await fs.removexattr(path, o.remove, { noFollow: true });
+        else await fs.setxattr(path, o.name ?? '', value, { noFollow: true });
       });
-      print('', { path, name: o.name });
+      print('', { path, name: o.name ?? o.remove, removed: o.remove !== undefined });
     });
 
   fsCmd

@@ -125,7 +125,7 @@ test('every `overlay2 fs` op through the CLI does what the same command does on 
     [() => fs('mknod', '/srv/null', 'c', '1', '3'), `mknod -m 644 ${M}/srv/null c 1 3`],
     [() => fs('setfattr', '-n', 'user.k', '-v', 'v1', '/etc/hostname'), `setfattr -n user.k -v v1 ${M}/etc/hostname`],
     [() => fs('setfattr', '-n', 'user.gone', '-v', 'x', '/bin'), `setfattr -n user.gone -v x ${M}/bin`],
-    [() => fs('setfattr', '-x', '-n', 'user.gone', '/bin'), `setfattr -x user.gone ${M}/bin`],
+    [() => fs('setfattr', '-x', 'user.gone', '/bin'), `setfattr -x user.gone ${M}/bin`],
     [() => fs('setfattr', '-n', 'trusted.t', '-v', 'tv', '/usr/share'), `setfattr -n trusted.t -v tv ${M}/usr/share`],
   ];
   for (const [engine, kernel] of steps) {

@@ -82,4 +82,9 @@ test('fs setfattr/getfattr: binary values agree with attr\'s tools on a kernel m
   const bad = cli(root, ['fs', 'xa', 'setfattr', '-n', 'user.z', '-v', '0xz1', '/f']);
   assert.equal(bad.status, 1);
   assert.match(bad.stderr, /bad hex value.*'0xz1'/);
+  for (const args of [[], ['-n', 'user.a', '-x', 'user.b']]) {
+    const r = cli(root, ['fs', 'xa', 'setfattr', ...args, '/f']);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /give -n NAME \[-v VALUE\] to set, or -x NAME to remove/);
+  }
 });
