@@ -8,7 +8,7 @@ import { lstat, mkdir, readdir, readlink, symlink, chmod, lchown, link, open, st
 import { constants as fsc } from 'node:fs';
 import { basename, join, posix } from 'node:path';
 import { Command } from 'commander';
-import type { OverlayEngine, OverlayFileHandle, OverlayStats } from '../engine/index.js';
+import type { OverlayEngine, OverlayStats } from '../engine/index.js';
 import { OverlayError, fromNodeError, hasCode } from '../errors.js';
 import { containerEngine, isContainerMounted } from '../image/index.js';
 import { S_IFBLK, S_IFCHR, lgetxattr, llistxattr, lsetxattr, lutimesNs, major, minor, mknod, timespecFromNs } from '../sys/libc.js';

@@ -76,9 +76,10 @@ export function buildProgram(output: Output, releases: Array<() => void> = []): 
   const json = (): boolean => program.opts<GlobalOptions>().json === true;
   /**
    * Docker's way with several arguments (rm, rmi): each is handled on its own, a failure is reported
-   * and the rest still run; the command fails at the end if any did.
+   * and the rest still run; the command fails at the end if any did. With --json, what succeeded
+   * goes to stdout (as `jsonOf` shapes it) either way.
    */
-  const eachArgument = async <T>(args: string[], fn: (arg: string) => Promise<T>): Promise<T[]> => {
+  const eachArgument = async <T>(args: string[], fn: (arg: string) => Promise<T>, jsonOf: (done: T[]) => unknown): Promise<void> => {
     const done: T[] = [];
     let failed = 0;
     for (const a of args) {
@@ -89,8 +90,8 @@ export function buildProgram(output: Output, releases: Array<() => void> = []): 
         output.err(json() ? JSON.stringify({ error: errorJson(e) }) + '\n' : errorLine(e) + '\n');
       }
     }
-    if (failed > 0) throw new AlreadyReported(done);
-    return done;
+    if (json()) printJson(output, jsonOf(done));
+    if (failed > 0) throw new AlreadyReported();
   };
   const print = (human: string, value: unknown): void => {
     if (json()) printJson(output, value);
@@ -187,7 +188,7 @@ export function buildProgram(output: Output, releases: Array<() => void> = []): 
       const store = await ctx.store('shared');
       const containers = (await store.containers()).sort((a, b) => (Date.parse(b.Created) || 0) - (Date.parse(a.Created) || 0));
       const list = [];
-      for (const c of containers) list.push({ ...c, Mounted: await isContainerMounted(store, c.ID) });
+      for (const c of containers) list.push({ ...c, Mounted: await isContainerMounted(store, c) });
       const rows = list.map((c) => [shortId(c.ID), c.ImageRef, createdAgo(c.Created), c.Mounted ? 'Mounted' : 'Created', c.Name.replace(/^\//, '')]);
       print(table(['CONTAINER ID', 'IMAGE', 'CREATED', 'STATUS', 'NAMES'], rows), list);
     });
@@ -310,10 +311,7 @@ export function buildProgram(output: Output, releases: Array<() => void> = []): 
         await removeContainer(store, n, { force: o.force === true });
         if (!json()) output.out(`${n}\n`);
         return n;
-      }).then(
-        (removed) => { if (json()) print('', { removed }); },
-        (e: unknown) => { if (json() && e instanceof AlreadyReported) print('', { removed: e.done }); throw e; },
-      );
+      }, (removed) => ({ removed }));
     });
 
   program
@@ -328,10 +326,7 @@ export function buildProgram(output: Output, releases: Array<() => void> = []): 
         const r = await removeImage(store, i, { force: o.force === true });
         if (!json() && r.length > 0) output.out(r.map(line).join('\n') + '\n');
         return r;
-      }).then(
-        (all) => { if (json()) print('', all.flat()); },
-        (e: unknown) => { if (json() && e instanceof AlreadyReported) print('', (e.done as unknown[][]).flat()); throw e; },
-      );
+      }, (all) => all.flat());
     });
 
   program
@@ -357,7 +352,7 @@ export function buildProgram(output: Output, releases: Array<() => void> = []): 
 
 /** Some arguments of a command failed; each failure was printed when it happened. */
 class AlreadyReported extends Error {
-  constructor(readonly done: unknown[]) {
+  constructor() {
     super('some arguments failed');
   }
 }

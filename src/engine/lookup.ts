@@ -272,7 +272,7 @@ export class Lookup {
    */
   resolve(input: string, follow: boolean, op: string): Node {
     if (input === '') throw new OverlayError('ENOENT', op, { path: input });
-    const trailingSlash = input.length > 1 && input.endsWith('/');
+    const trailingSlash = hasTrailingSlash(input);
     let pending = splitPath(input);
     let node = this.root();
     let links = 0;
@@ -309,4 +309,9 @@ export class Lookup {
 
 export function splitPath(p: string): string[] {
   return p.split('/').filter((c) => c.length > 0);
+}
+
+/** `a/` (not the root `/`): the kernel's LOOKUP_DIRECTORY for the last name. */
+export function hasTrailingSlash(path: string): boolean {
+  return path.length > 1 && path.endsWith('/');
 }

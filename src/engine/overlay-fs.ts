@@ -21,7 +21,7 @@ import {
 } from '../sys/libc.js';
 import { OVERLAY_MAGIC } from '../sys/statfs.js';
 import { LayerStack, UPPER, lstatOrNull, type OverlayEngineOptions } from './layer-stack.js';
-import { Lookup, hasLower, hasUpper, isDir, isMerged, isSymlink, type Node } from './lookup.js';
+import { Lookup, hasLower, hasTrailingSlash, hasUpper, isDir, isMerged, isSymlink, type Node } from './lookup.js';
 import { CopyUp, removeQuietly, type CopiedUpKind } from './copy-up.js';
 import { isEmptyDir, mergedEntries } from './readdir-merge.js';
 import { OverlayDirent, OverlayStats } from './stats.js';
@@ -142,7 +142,7 @@ export class OverlayEngine implements HandleRegistry {
     const n = this.resolveLast(path, op);
     if (n.st !== null) throw new OverlayError('EEXIST', op, { path });
     // Kernel filename_create: a trailing slash on a new name is only for mkdir.
-    if (!dir && path.length > 1 && path.endsWith('/')) throw new OverlayError('ENOENT', op, { path });
+    if (!dir && hasTrailingSlash(path)) throw new OverlayError('ENOENT', op, { path });
     this.writable(op, path);
     return n;
   }
@@ -504,10 +504,10 @@ export class OverlayEngine implements HandleRegistry {
     const wantWrite = acc === fsc.O_WRONLY || acc === fsc.O_RDWR;
     const creat = (flags & fsc.O_CREAT) !== 0;
     const excl = creat && (flags & fsc.O_EXCL) !== 0;
-    if (creat && path.length > 1 && path.endsWith('/')) {
+    if (creat && hasTrailingSlash(path)) {
       // Kernel open_last_lookups: O_CREAT with a trailing slash is EISDIR once the parent resolves,
       // whatever the last name is (file, dir, symlink or nothing).
-      this.lookup.resolve(path.replace(/\/+$/, '') || '/', false, 'open');
+      this.lookup.resolve(stripSlashes(path), false, 'open');
       throw new OverlayError('EISDIR', 'open', { path });
     }
     let n = this.lookup.resolve(path, !excl && (flags & fsc.O_NOFOLLOW) === 0, 'open');
@@ -646,7 +646,7 @@ export class OverlayEngine implements HandleRegistry {
       const src = this.existing(existingPath, false, 'link');
       const dst = this.resolveLast(newPath, 'link');
       if (dst.st !== null) throw new OverlayError('EEXIST', 'link', { path: existingPath, dest: newPath });
-      if (newPath.length > 1 && newPath.endsWith('/')) throw new OverlayError('ENOENT', 'link', { path: existingPath, dest: newPath });
+      if (hasTrailingSlash(newPath)) throw new OverlayError('ENOENT', 'link', { path: existingPath, dest: newPath });
       this.writable('link', existingPath);
       if (isDir(src)) throw new OverlayError('EPERM', 'link', { path: existingPath, dest: newPath });
       const hadLower = hasLower(src);
@@ -814,10 +814,6 @@ export class OverlayEngine implements HandleRegistry {
       lsetxattr(newParentUpper, this.layers.x('impure'), 'y');
     }
   }
-}
-
-function hasTrailingSlash(path: string): boolean {
-  return path.length > 1 && path.endsWith('/');
 }
 
 function stripSlashes(path: string): string {

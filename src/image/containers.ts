@@ -172,8 +172,9 @@ export async function umountContainer(store: ImageStore, ref: string): Promise<v
   await store.driver.put(m.mountId);
 }
 
-export async function isContainerMounted(store: ImageStore, ref: string): Promise<boolean> {
-  const c = await findContainer(store, ref);
+/** Whether the container (a name or id, or a record already read, as `ps` has) is kernel-mounted. */
+export async function isContainerMounted(store: ImageStore, ref: string | ContainerRecord): Promise<boolean> {
+  const c = typeof ref === 'string' ? await findContainer(store, ref) : ref;
   return isMountPoint(mergedPath(store, (await mountOf(store, c)).mountId));
 }
 

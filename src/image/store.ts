@@ -104,40 +104,49 @@ export class ImageStore {
     return mkdtemp(join(this.paths.tmpDir, `${prefix}-${process.pid}-`));
   }
 
+  /** Crash leftovers `open` already removed; `cleanupOrphans` reports them once, as its own. */
+  private sweptAtOpen: { scratch: string[]; staging: string[] } = { scratch: [], staging: [] };
+
+  /**
+   * Scratch dirs under tmp/ and layerdb staging dirs, each with the pid its name carries (null for
+   * names written before pids were recorded). `list` reads a dir (and decides what a failure means).
+   */
+  private async leftovers(list: (dir: string) => Promise<string[]>): Promise<Array<{ kind: 'scratch' | 'staging'; dir: string; name: string; pid: number | null }>> {
+    const out: Array<{ kind: 'scratch' | 'staging'; dir: string; name: string; pid: number | null }> = [];
+    for (const [kind, dir, ours] of [
+      ['scratch', this.paths.tmpDir, (_n: string) => true],
+      ['staging', this.paths.layerDb, (n: string) => n.startsWith(STAGING_PREFIX)],
+    ] as const) {
+      for (const name of await list(dir)) if (ours(name)) out.push({ kind, dir, name, pid: ownerPid(name) });
+    }
+    return out;
+  }
+
   /**
    * Remove scratch dirs under tmp/ and layerdb staging dirs whose owning process is gone (a killed
    * load, save or commit). Dirs of live processes are kept: another command may be using them now.
    * Names without a pid (written before pids were recorded) are kept too; `cleanupOrphans` takes them.
    * Best effort (never throws: failures are warnings). Returns the names removed.
    */
-  /** Crash leftovers `open` already removed; `cleanupOrphans` reports them once, as its own. */
-  private sweptAtOpen: { scratch: string[]; staging: string[] } = { scratch: [], staging: [] };
-
   async sweepDeadScratch(): Promise<{ scratch: string[]; staging: string[] }> {
     const out = { scratch: [] as string[], staging: [] as string[] };
-    for (const [dir, list, keep] of [
-      [this.paths.tmpDir, out.scratch, (_n: string) => true],
-      [this.paths.layerDb, out.staging, (n: string) => n.startsWith(STAGING_PREFIX)],
-    ] as const) {
-      let names: string[];
+    const list = async (dir: string): Promise<string[]> => {
       try {
-        names = (await readdir(dir)).sort();
+        return (await readdir(dir)).sort();
       } catch (e) {
         // Best effort: an unprivileged (engine-mode) reader cannot list root's 0700 dirs.
         if (!isNotFound(e) && !hasCode(e, 'EACCES', 'EPERM')) process.emitWarning(`scratch sweep: ${(e as Error).message}`);
-        continue;
+        return [];
       }
-      for (const n of names) {
-        if (!keep(n)) continue;
-        const pid = ownerPid(n);
-        if (pid === null || processAlive(pid)) continue;
-        try {
-          await rm(join(dir, n), { recursive: true, force: true });
-          list.push(n);
-        } catch (e) {
-          // Another process may be sweeping the same leftover; a failed sweep must not fail open.
-          process.emitWarning(`scratch sweep of ${join(dir, n)}: ${(e as Error).message}`);
-        }
+    };
+    for (const l of await this.leftovers(list)) {
+      if (l.pid === null || processAlive(l.pid)) continue;
+      try {
+        await rm(join(l.dir, l.name), { recursive: true, force: true });
+        out[l.kind].push(l.name);
+      } catch (e) {
+        // Another process may be sweeping the same leftover; a failed sweep must not fail open.
+        process.emitWarning(`scratch sweep of ${join(l.dir, l.name)}: ${(e as Error).message}`);
       }
     }
     return out;
@@ -343,20 +352,13 @@ export class ImageStore {
         throw fromNodeError(e, 'cleanupOrphans', { path: dir });
       }
     };
-    for (const [dir, removed, ours] of [
-      [this.paths.tmpDir, out.scratch, (_n: string) => true],
-      [this.paths.layerDb, out.staging, (n: string) => n.startsWith(STAGING_PREFIX)],
-    ] as const) {
-      for (const n of await list(dir)) {
-        if (!ours(n)) continue;
-        const pid = ownerPid(n);
-        if (pid !== null && processAlive(pid)) {
-          out.inUse.push(relative(this.root, join(dir, n)));
-          continue;
-        }
-        await rm(join(dir, n), { recursive: true, force: true });
-        removed.push(n);
+    for (const l of await this.leftovers(list)) {
+      if (l.pid !== null && processAlive(l.pid)) {
+        out.inUse.push(relative(this.root, join(l.dir, l.name)));
+        continue;
       }
+      await rm(join(l.dir, l.name), { recursive: true, force: true });
+      out[l.kind].push(l.name);
     }
     out.scratch.unshift(...this.sweptAtOpen.scratch);
     out.staging.unshift(...this.sweptAtOpen.staging);
